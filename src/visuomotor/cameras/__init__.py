@@ -1,0 +1,1 @@
+"""Cameras: image encodings, intrinsics and (later) capture backends and time sync."""

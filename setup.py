@@ -47,6 +47,7 @@ setup(
     package_data={PACKAGE: ['py.typed']},
     data_files=data_files,
     install_requires=['setuptools'],
+    extras_require={'test': ['pytest', 'hypothesis']},
     zip_safe=False,
     maintainer='visuomotor maintainers',
     maintainer_email='maintainers@visuomotor.dev',

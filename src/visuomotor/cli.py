@@ -1,2 +1,88 @@
-def main() -> int:
+"""The `visuomotor` command line.
+
+visuomotor demo [--out DIR]                 run the demo on this machine
+visuomotor spec FILE                        check and describe a preprocessing spec
+visuomotor preprocess --spec FILE IMAGE     show what a model with that spec sees
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from visuomotor.errors import VisuomotorError
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from visuomotor.ros.demo import run_demo  # imports rclpy: only for this command
+
+    run_demo(Path(args.out), print)
     return 0
+
+
+def _spec(args: argparse.Namespace) -> int:
+    from visuomotor.preprocessing import load_spec
+
+    spec = load_spec(args.file)
+    print(f'{args.file}: valid preprocessing spec, hash {spec.spec_hash()}')
+    print(f'  {spec.describe()}')
+    return 0
+
+
+def _preprocess(args: argparse.Namespace) -> int:
+    import cv2
+    import numpy as np
+
+    from visuomotor.cameras.encodings import convert_color
+    from visuomotor.preprocessing import Preprocessor, load_spec, to_display_image
+
+    spec = load_spec(args.spec)
+    flags = cv2.IMREAD_UNCHANGED if spec.input_encoding == 'mono16' else cv2.IMREAD_COLOR
+    image = cv2.imread(str(args.image), flags)
+    if image is None:
+        raise VisuomotorError(f'{args.image}: cannot be read as an image')
+    source = 'mono16' if spec.input_encoding == 'mono16' else 'bgr8'
+    frame = convert_color(np.asarray(image), source, spec.input_encoding)
+    model_input = Preprocessor(spec)(frame, camera=str(args.image))
+    shown, encoding = to_display_image(model_input, spec)
+    out = Path(args.out) if args.out else Path(args.image).with_suffix('.model_input.png')
+    written = convert_color(shown, encoding, 'bgr8' if encoding != 'mono8' else 'mono8')
+    cv2.imwrite(str(out), written)
+    print(f'{spec.describe()}')
+    print(f'model input {model_input.shape} {model_input.dtype}: min {model_input.min():.3f} '
+          f'max {model_input.max():.3f}; wrote {out}')
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `visuomotor` command."""
+    parser = argparse.ArgumentParser(prog='visuomotor', description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest='command', required=True)
+    demo = commands.add_parser('demo', help='run the demo on this machine')
+    demo.add_argument('--out', default='demo_output', help='output directory for images')
+    demo.set_defaults(run=_demo)
+    spec = commands.add_parser('spec', help='check and describe a preprocessing spec JSON')
+    spec.add_argument('file')
+    spec.set_defaults(run=_spec)
+    pre = commands.add_parser('preprocess', help='apply a spec to an image file')
+    pre.add_argument('--spec', required=True, help='preprocessing spec JSON')
+    pre.add_argument('image', help='a camera frame (PNG/JPEG; read as 8-bit colour)')
+    pre.add_argument('--out', help='where to write what the model sees')
+    pre.set_defaults(run=_preprocess)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `visuomotor` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (VisuomotorError, FileNotFoundError, TimeoutError) as exc:
+        print(f'visuomotor {args.command}: error: {exc}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

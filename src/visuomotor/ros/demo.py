@@ -1,0 +1,181 @@
+"""`visuomotor demo`: what the stack can do so far, run for real on this machine.
+
+Stage 1 (shared preprocessing + ROS image conversion): a camera node publishes a synthetic
+640x480 rgb8 frame as sensor_msgs/Image over DDS; a second node receives it, converts it with
+`image_to_numpy` (a zero-copy view) and runs every preprocessing preset in
+config/preprocessing on it; the before/after images are written to the output directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+
+from visuomotor.cameras.synthetic import synthetic_scene
+from visuomotor.paths import share_dir
+from visuomotor.preprocessing import Preprocessor, PreprocessSpec, load_spec, to_display_image
+from visuomotor.ros.image_conversion import image_to_numpy, numpy_to_image
+from visuomotor.ros.stamps import stamp_to_ns
+
+logger = logging.getLogger(__name__)
+
+STATUS = (
+    ('x', 'shared preprocessing library (numpy/OpenCV + torch twin) and ROS image conversion'),
+    (' ', 'MuJoCo twin of the FR3/UR5e with wrist and scene cameras'),
+    (' ', 'safety-limited controller bridge'),
+    (' ', 'policy runtime (TensorRT / ONNX Runtime / PyTorch) with action chunking'),
+    (' ', 'synchronized capture and crash-safe recording'),
+    (' ', 'train, export and deploy the bundled demo policy'),
+    (' ', 'calibration and the pre-session verification gate'),
+    (' ', 'Quest VR teleoperation'),
+)
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """Figures of the preprocessing stage."""
+
+    transport_ms: float
+    conversion_ms: float
+    preprocess_ms: dict[str, float]
+    files: list[Path]
+
+
+def _spin_until(executor: SingleThreadedExecutor, done: Callable[[], bool],
+                timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f'demo: timed out after {timeout_s:.0f} s waiting for {what}; '
+                               'check that DDS works on this machine (ROS_DOMAIN_ID, firewall)')
+        executor.spin_once(timeout_sec=0.05)
+
+
+def _median_ms(function: Callable[[], object], repeats: int = 50) -> float:
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - start)
+    return float(np.median(samples) * 1e3)
+
+
+def _bgr(image: npt.NDArray[np.uint8], encoding: str) -> npt.NDArray[np.uint8]:
+    if encoding == 'mono8':
+        return np.asarray(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR))
+    if encoding == 'rgb8':
+        return np.ascontiguousarray(image[:, :, ::-1])
+    return image
+
+
+def _label(image: npt.NDArray[np.uint8], text: str) -> npt.NDArray[np.uint8]:
+    out = np.ascontiguousarray(image)
+    (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1)
+    cv2.rectangle(out, (4, 4), (12 + width, 12 + height + baseline), (0, 0, 0), -1)
+    cv2.putText(out, text, (8, 8 + height), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1,
+                cv2.LINE_AA)
+    return out
+
+
+def run_preprocessing_stage(out_dir: Path, presets: dict[str, PreprocessSpec]
+                            ) -> StageResult:
+    """Publish a frame over DDS, receive, convert, preprocess with each preset, save images."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    context = Context()
+    rclpy.init(context=context)
+    nodes: list[Node] = []
+    try:
+        camera = Node('demo_camera', context=context)
+        receiver = Node('demo_policy_input', context=context)
+        nodes += [camera, receiver]
+        qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+        publisher = camera.create_publisher(Image, 'demo_camera/image_raw', qos)
+        received: list[tuple[Image, int]] = []
+        receiver.create_subscription(
+            Image, 'demo_camera/image_raw',
+            lambda msg: received.append((msg, receiver.get_clock().now().nanoseconds)), qos)
+        executor = SingleThreadedExecutor(context=context)
+        for node in nodes:
+            executor.add_node(node)
+        _spin_until(executor, lambda: publisher.get_subscription_count() > 0, 10.0,
+                    'the subscriber to match the publisher')
+        frame = synthetic_scene(640, 480, t_s=0.0)
+        msg = numpy_to_image(frame, 'rgb8', stamp=camera.get_clock().now().to_msg(),
+                             frame_id='demo_camera_optical_frame')
+        publisher.publish(msg)
+        _spin_until(executor, lambda: bool(received), 10.0, 'the published frame')
+        incoming, received_ns = received[0]
+        transport_ms = (received_ns - stamp_to_ns(incoming.header.stamp)) / 1e6
+        view = image_to_numpy(incoming)
+        if not np.array_equal(view, frame):
+            raise RuntimeError('demo: the received frame differs from the published one')
+        conversion_ms = _median_ms(lambda: image_to_numpy(incoming))
+        annotated = _bgr(frame, 'rgb8').copy()
+        tiles: list[npt.NDArray[np.uint8]] = []
+        timings: dict[str, float] = {}
+        files: list[Path] = []
+        for name, spec in presets.items():
+            preprocessor = Preprocessor(spec)
+            model_input = preprocessor(view, encoding=incoming.encoding, camera='demo_camera')
+            timings[name] = _median_ms(lambda p=preprocessor: p(view))  # type: ignore[misc]
+            top, left, height, width = spec.crop.window(spec.input_size)
+            cv2.rectangle(annotated, (left, top), (left + width - 1, top + height - 1),
+                          (0, 255, 255), 2)
+            shown, encoding = to_display_image(model_input, spec)
+            zoom = frame.shape[0] / shown.shape[0]
+            tile = cv2.resize(_bgr(shown, encoding), None, fx=zoom, fy=zoom,
+                              interpolation=cv2.INTER_NEAREST)
+            tile = _label(np.asarray(tile), f'{name} {spec.output_shape}')
+            path = out_dir / f'{name}_model_input.png'
+            cv2.imwrite(str(path), tile)
+            files.append(path)
+            tiles.append(tile)
+        frame_path = out_dir / 'camera_frame.png'
+        annotated = _label(annotated, 'camera 640x480 rgb8, crop windows in yellow')
+        cv2.imwrite(str(frame_path), annotated)
+        sheet_path = out_dir / 'preprocessing.png'
+        cv2.imwrite(str(sheet_path), np.concatenate([annotated, *tiles], axis=1))
+        files = [frame_path, *files, sheet_path]
+        return StageResult(transport_ms, conversion_ms, timings, files)
+    finally:
+        for node in nodes:
+            node.destroy_node()
+        rclpy.shutdown(context=context)
+
+
+def load_presets() -> dict[str, PreprocessSpec]:
+    """The preprocessing presets shipped in config/preprocessing, by file stem."""
+    folder = share_dir() / 'config' / 'preprocessing'
+    return {path.stem: load_spec(path) for path in sorted(folder.glob('*.json'))}
+
+
+def run_demo(out_dir: Path, report: Callable[[str], None]) -> None:
+    """Run every demo stage that exists, reporting progress through `report`."""
+    report('visuomotor demo: what exists so far')
+    for mark, text in STATUS:
+        report(f'  [{mark}] {text}')
+    report('')
+    report('stage 1: camera frame -> sensor_msgs/Image over DDS -> numpy -> preprocessing')
+    presets = load_presets()
+    result = run_preprocessing_stage(out_dir, presets)
+    report(f'  transport (publish to callback, same process): {result.transport_ms:.2f} ms')
+    report(f'  Image -> numpy (zero-copy view), median: {result.conversion_ms * 1e3:.1f} us')
+    for name, spec in presets.items():
+        report(f'  {name} [{spec.spec_hash()}]: {result.preprocess_ms[name]:.2f} ms median')
+        report(f'    {spec.describe()}')
+    report('  wrote:')
+    for path in result.files:
+        report(f'    {path}')

@@ -1,0 +1,13 @@
+"""Shared test configuration: hypothesis profiles and repository paths."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+# `ci` (used by make test): derandomised, so a red CI run reproduces; `dev`: more examples.
+settings.register_profile('ci', derandomize=True, max_examples=200, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile('dev', max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE', 'ci'))

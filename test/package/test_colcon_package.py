@@ -1,0 +1,102 @@
+"""The repository root is one ament_python ROS 2 package that colcon builds and installs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from catkin_pkg.package import parse_package
+
+from support import REPO
+
+SHARED = ('launch', 'config', 'calibration', 'models')
+
+
+def _run(command: list[str], cwd: Path) -> str:
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, 'PYTHONDONTWRITEBYTECODE': '1'})
+    assert result.returncode == 0, f'{command} failed:\n{result.stdout}\n{result.stderr}'
+    return result.stdout
+
+
+def test_package_xml_parses_with_catkin_pkg_without_warnings() -> None:
+    warnings: list[str] = []
+    package = parse_package(str(REPO / 'package.xml'), warnings=warnings)
+    assert warnings == []
+    assert package.name == 'visuomotor'
+    assert package.get_build_type() == 'ament_python'
+    exec_depends = {dep.name for dep in package.exec_depends}
+    assert {'rclpy', 'sensor_msgs', 'diagnostic_msgs', 'trajectory_msgs'} <= exec_depends
+
+
+def test_colcon_list_identifies_a_ros_ament_python_package() -> None:
+    out = _run(['colcon', 'list'], REPO)
+    assert out.split() == ['visuomotor', '.', '(ros.ament_python)']
+
+
+def _check_install(install: Path) -> None:
+    prefix = install / 'visuomotor'
+    share = prefix / 'share' / 'visuomotor'
+    assert (share / 'package.xml').is_file()
+    assert (prefix / 'share' / 'ament_index' / 'resource_index' / 'packages' /
+            'visuomotor').is_file()
+    script = prefix / 'lib' / 'visuomotor' / 'visuomotor'
+    assert script.is_file() and os.access(script, os.X_OK)
+    for folder in SHARED:
+        source = {p.relative_to(REPO / folder) for p in (REPO / folder).rglob('*')
+                  if p.is_file() and not p.name.startswith('.') and '__pycache__' not in p.parts}
+        installed = {p.relative_to(share / folder) for p in (share / folder).rglob('*')
+                     if p.is_file()} if (share / folder).exists() else set()
+        assert source == installed, f'{folder}/ not installed to share/visuomotor'
+    modules = list((prefix / 'lib').glob('python3*/site-packages/visuomotor/preprocessing/'
+                                         'spec.py'))
+    assert modules, 'the Python package was not installed'
+
+
+def test_root_build_installs_the_layout() -> None:
+    """`make setup` ran `colcon build` at the root; its install/ must have the layout."""
+    install = REPO / 'install'
+    if not (install / 'visuomotor').exists():
+        pytest.fail('no install/visuomotor: run `make setup` (it runs colcon build)')
+    _check_install(install)
+
+
+@pytest.mark.slow
+def test_builds_from_a_ws_src_checkout(tmp_path: Path) -> None:
+    tracked = _run(['git', 'ls-files', '--cached', '--others', '--exclude-standard'], REPO)
+    checkout = tmp_path / 'ws' / 'src' / 'visuomotor'
+    for name in tracked.splitlines():
+        if not (REPO / name).is_file():
+            continue
+        target = checkout / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, target)
+    workspace = tmp_path / 'ws'
+    assert _run(['colcon', 'list'], workspace).split() == ['visuomotor', 'src/visuomotor',
+                                                           '(ros.ament_python)']
+    _run(['colcon', 'build', '--event-handlers', 'console_stderr-'], workspace)
+    _check_install(workspace / 'install')
+    # The installed package runs from the install space alone, like `ros2 run` would use it.
+    site = next((workspace / 'install' / 'visuomotor' / 'lib').glob('python3*/site-packages'))
+    env = {**os.environ, 'PYTHONPATH': str(site),
+           'AMENT_PREFIX_PATH': str(workspace / 'install' / 'visuomotor')}
+    code = ('import visuomotor.paths as p, visuomotor.preprocessing as q; '
+            'print(p.share_dir()); '
+            'print(q.load_spec(p.share_dir() / "config/preprocessing/imagenet_224.json")'
+            '.spec_hash())')
+    result = subprocess.run([str(REPO / '.venv' / 'bin' / 'python'), '-c', code], cwd=tmp_path,
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    share, spec_hash = result.stdout.split()
+    assert Path(share) == workspace / 'install' / 'visuomotor' / 'share' / 'visuomotor'
+    assert len(spec_hash) == 16
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (REPO / 'README.md').read_text()
+    assert 'make demo' in readme and 'make test' in readme
+    ci = (REPO / '.ci' / 'run').read_text()
+    assert 'make test' in ci.split('\n', 3)[-1]

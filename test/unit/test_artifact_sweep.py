@@ -1,0 +1,35 @@
+"""Every file under config/, calibration/ and models/ loads and passes its checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from support import REPO
+from visuomotor.cameras.intrinsics import load_camera_info
+from visuomotor.preprocessing import load_spec
+
+DOCS = {'.md', '.txt'}
+FILES = sorted(p for folder in ('config', 'calibration', 'models')
+               for p in (REPO / folder).rglob('*') if p.is_file() and p.suffix not in DOCS)
+
+
+def _check(path: Path) -> None:
+    relative = path.relative_to(REPO)
+    if relative.parts[:2] == ('config', 'preprocessing') and path.suffix == '.json':
+        spec = load_spec(path)
+        assert spec.output_shape[0] in (1, 3) or spec.layout == 'hwc'
+    elif relative.parts[0] == 'calibration' and path.suffix == '.yaml':
+        load_camera_info(path)
+    else:
+        pytest.fail(f'{relative}: no check knows this file; add one to this sweep')
+
+
+def test_sweep_found_the_presets() -> None:
+    assert any(p.parts[-2] == 'preprocessing' for p in FILES)
+
+
+@pytest.mark.parametrize('path', FILES, ids=[str(p.relative_to(REPO)) for p in FILES])
+def test_artifact_loads(path: Path) -> None:
+    _check(path)

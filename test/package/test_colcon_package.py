@@ -37,7 +37,8 @@ def test_colcon_list_identifies_a_ros_ament_python_package() -> None:
     assert out.split() == ['visuomotor', '.', '(ros.ament_python)']
 
 
-def _check_install(install: Path) -> None:
+def _check_install(install: Path, *, fresh: bool) -> None:
+    """Check the install layout; a `fresh` install space must hold nothing else."""
     prefix = install / 'visuomotor'
     share = prefix / 'share' / 'visuomotor'
     assert (share / 'package.xml').is_file()
@@ -50,7 +51,10 @@ def _check_install(install: Path) -> None:
                   if p.is_file() and not p.name.startswith('.') and '__pycache__' not in p.parts}
         installed = {p.relative_to(share / folder) for p in (share / folder).rglob('*')
                      if p.is_file()} if (share / folder).exists() else set()
-        assert source == installed, f'{folder}/ not installed to share/visuomotor'
+        missing = source - installed
+        assert not missing, f'{folder}/ files not installed to share/visuomotor: {missing}'
+        if fresh:
+            assert installed == source, f'unexpected files in share/visuomotor/{folder}'
     modules = list((prefix / 'lib').glob('python3*/site-packages/visuomotor/preprocessing/'
                                          'spec.py'))
     assert modules, 'the Python package was not installed'
@@ -61,7 +65,7 @@ def test_root_build_installs_the_layout() -> None:
     install = REPO / 'install'
     if not (install / 'visuomotor').exists():
         pytest.fail('no install/visuomotor: run `make setup` (it runs colcon build)')
-    _check_install(install)
+    _check_install(install, fresh=False)
 
 
 @pytest.mark.slow
@@ -78,7 +82,7 @@ def test_builds_from_a_ws_src_checkout(tmp_path: Path) -> None:
     assert _run(['colcon', 'list'], workspace).split() == ['visuomotor', 'src/visuomotor',
                                                            '(ros.ament_python)']
     _run(['colcon', 'build', '--event-handlers', 'console_stderr-'], workspace)
-    _check_install(workspace / 'install')
+    _check_install(workspace / 'install', fresh=True)
     # The installed package runs from the install space alone, like `ros2 run` would use it.
     site = next((workspace / 'install' / 'visuomotor' / 'lib').glob('python3*/site-packages'))
     env = {**os.environ, 'PYTHONPATH': str(site),

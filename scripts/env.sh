@@ -3,8 +3,8 @@
 # (/opt/ros/<distro> or the venv's ros-* wheels) and the .venv. Usage: scripts/env.sh CMD...
 set -eo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-if [ ! -x "$root/.venv/bin/python" ]; then
-  echo "no .venv: run 'make setup' first" >&2
+if [ ! -x "$root/.venv/bin/python" ] || [ ! -f "$root/.venv/visuomotor-ros.env" ]; then
+  echo "no complete .venv: run 'make setup' first" >&2
   exit 1
 fi
 ROS_SETUP=""

@@ -2,9 +2,10 @@
 # `make setup`: build the whole environment on a fresh Debian/Ubuntu machine. Idempotent:
 # steps whose inputs have not changed are skipped, so it is cheap to run before every target.
 #
-#   1. Debian packages for offscreen rendering (MuJoCo with MUJOCO_GL=egl), if missing.
-#   2. ROS 2: /opt/ros/<distro> when installed (ROS_DISTRO, else kilted, jazzy, rolling);
+#   1. ROS 2: /opt/ros/<distro> when installed (ROS_DISTRO, else kilted, jazzy, rolling);
 #      otherwise the PyPI `ros-*` wheels (ROS 2 Kilted) inside the venv.
+#   2. Debian packages for offscreen rendering (MuJoCo with MUJOCO_GL=egl) and python3-venv,
+#      if missing (as root or with passwordless sudo).
 #   3. .venv with the pinned Python dependencies (requirements/*.txt + constraints.txt) and
 #      this package installed in editable mode (so `visuomotor` is on the venv's PATH).
 #   4. `colcon build` of the package (install/ layout as on a robot PC).
@@ -14,41 +15,52 @@ root=$(pwd)
 venv="$root/.venv"
 say() { printf '[setup] %s\n' "$*"; }
 
-# 1. Offscreen rendering libraries --------------------------------------------------------
-render_pkgs=(libegl1 libegl-mesa0 libgl1-mesa-dri)
+# 1. Which ROS ---------------------------------------------------------------------------
+supported="kilted jazzy rolling"
+ros_setup=""
+if [ -n "${ROS_DISTRO:-}" ] && [ -f "/opt/ros/$ROS_DISTRO/setup.bash" ] && \
+   [[ " $supported " != *" $ROS_DISTRO "* ]]; then
+  say "ROS 2 '$ROS_DISTRO' is sourced, but visuomotor supports: $supported." >&2
+  say "Open a shell without it sourced (the PyPI wheels are then used) or install Jazzy." >&2
+  exit 1
+fi
+for distro in ${ROS_DISTRO:-} $supported; do
+  if [ -f "/opt/ros/$distro/setup.bash" ]; then ros_setup="/opt/ros/$distro/setup.bash"; break; fi
+done
+python=${PYTHON:-python3}
+[ -n "$ros_setup" ] && python=/usr/bin/python3  # ROS's Python packages are built for it
+
+# 2. Debian packages: offscreen rendering (MuJoCo, MUJOCO_GL=egl) and Python's venv ---------
 if command -v dpkg-query >/dev/null 2>&1; then
   missing=()
-  for pkg in "${render_pkgs[@]}"; do
+  for pkg in libegl1 libegl-mesa0 libgl1-mesa-dri; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
       || missing+=("$pkg")
   done
+  "$python" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
   if [ ${#missing[@]} -gt 0 ]; then
-    say "installing Debian packages for offscreen rendering: ${missing[*]}"
+    say "installing Debian packages: ${missing[*]}"
     if [ "$(id -u)" -eq 0 ]; then sudo_cmd=(); else sudo_cmd=(sudo -n); fi
     if ! { "${sudo_cmd[@]}" apt-get update -qq && \
            DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq \
              --no-install-recommends "${missing[@]}"; }; then
-      say "could not install ${missing[*]}; run: sudo apt-get install ${missing[*]}" >&2
-      exit 1
+      if [[ " ${missing[*]} " == *" python3-venv "* ]]; then
+        say "cannot create a virtual environment: run 'sudo apt-get install python3-venv'" >&2
+        exit 1
+      fi
+      say "WARNING: could not install ${missing[*]}; MuJoCo rendering will fail until you run:"
+      say "  sudo apt-get install ${missing[*]}"
     fi
   fi
 else
   say "not a Debian/Ubuntu system: make sure EGL (libEGL + Mesa) is installed for MuJoCo"
 fi
 
-# 2. Which ROS --------------------------------------------------------------------------
-ros_setup=""
-for distro in ${ROS_DISTRO:-} kilted jazzy rolling; do
-  if [ -f "/opt/ros/$distro/setup.bash" ]; then ros_setup="/opt/ros/$distro/setup.bash"; break; fi
-done
-
 # 3. Virtual environment ----------------------------------------------------------------
-python=${PYTHON:-python3}
 venv_args=()
 requirements=(requirements/python.txt requirements/dev.txt)
 if [ -n "$ros_setup" ]; then
   say "using the system ROS 2 at ${ros_setup%/setup.bash}"
-  python=/usr/bin/python3          # ROS's Python packages are built for the system Python
   venv_args=(--system-site-packages)
   command -v colcon >/dev/null 2>&1 || requirements+=(requirements/build.txt)
 else

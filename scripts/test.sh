@@ -6,9 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Keep test traffic on this machine and away from other ROS graphs on the network.
-export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( $$ % 100 + 100 ))}
+# Domain IDs 10-99: inside the range ROS recommends on Linux (0-101, clear of ephemeral ports).
+export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( $$ % 90 + 10 ))}
 export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}
-export ROS_LOCALHOST_ONLY=${ROS_LOCALHOST_ONLY:-1}
 export ROS_LOG_DIR=${ROS_LOG_DIR:-$(mktemp -d)}
 export HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-ci}
 

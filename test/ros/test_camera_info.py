@@ -39,3 +39,12 @@ def test_binning_and_roi_are_refused() -> None:
     with pytest.raises(CameraInfoError) as error:
         camera_info_to_intrinsics(msg)
     assert error.value.field == 'roi'
+
+
+def test_a_driver_that_fills_only_k_gets_identity_r_and_p_from_k() -> None:
+    msg = CameraInfo(width=640, height=480, distortion_model='plumb_bob')
+    msg.k = [600.0, 0.0, 320.0, 0.0, 601.0, 240.0, 0.0, 0.0, 1.0]
+    intrinsics = camera_info_to_intrinsics(msg)
+    assert intrinsics.r == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+    assert intrinsics.p == (600.0, 0.0, 320.0, 0.0, 0.0, 601.0, 240.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    assert intrinsics.d == ()

@@ -88,6 +88,21 @@ def test_desired_encoding_converts() -> None:
     assert image_to_numpy(mosaic, 'rgb8').shape == (8, 8, 3)
 
 
+@pytest.mark.parametrize(('encoding', 'target', 'words'), [
+    ('rgb8', 'rgb24', ["'rgb24' is not an image encoding"]),
+    ('32FC1', 'rgb8', ["'32FC1' image cannot be converted to 'rgb8'", 'passthrough']),
+    ('mono16', 'mono8', ['possible: rgb16, bgr16']),
+])
+def test_impossible_conversions_name_the_argument(encoding: str, target: str,
+                                                  words: list[str]) -> None:
+    msg = numpy_to_image(_random_image(encoding), encoding)
+    with pytest.raises(ImageConversionError) as error:
+        image_to_numpy(msg, target)
+    assert error.value.field == 'desired_encoding'
+    for word in words:
+        assert word in str(error.value)
+
+
 def test_reused_message_is_refilled_in_place() -> None:
     first, second = _random_image('rgb8'), _random_image('rgb8')
     msg = numpy_to_image(first, 'rgb8')

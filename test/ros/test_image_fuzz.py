@@ -13,7 +13,7 @@ from visuomotor.ros.image_conversion import image_to_numpy
 
 KNOWN = supported_encodings()
 TARGETS = [None, 'passthrough', 'rgb8', 'bgr8', 'mono8', 'rgba8', 'mono16', 'rgb16', '32FC1',
-           'bayer_rggb8', 'not_an_encoding']
+           'bayer_rggb8', 'not_an_encoding', 'rgb8\n', 5, ['rgb8']]
 UINT32 = st.integers(0, 2 ** 32 - 1)
 
 
@@ -58,7 +58,8 @@ def test_only_image_conversion_error_ever_comes_out(msg: Image, target: str | No
         image = image_to_numpy(msg, target, copy=copy)
     except ImageConversionError as error:
         event(f'rejected: {error.field}')
-        assert error.field in {'encoding', 'height', 'width', 'step', 'data', 'is_bigendian'}
+        assert error.field in {'encoding', 'height', 'width', 'step', 'data', 'is_bigendian',
+                               'desired_encoding'}
         return
     event('converted')
     assert isinstance(image, np.ndarray)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from support import REPO
 from visuomotor.cameras.intrinsics import load_camera_info
-from visuomotor.preprocessing import load_spec
+from visuomotor.preprocessing import Preprocessor, input_dtype, load_spec
 
 DOCS = {'.md', '.txt'}
 FILES = sorted(p for folder in ('config', 'calibration', 'models')
@@ -19,7 +20,10 @@ def _check(path: Path) -> None:
     relative = path.relative_to(REPO)
     if relative.parts[:2] == ('config', 'preprocessing') and path.suffix == '.json':
         spec = load_spec(path)
-        assert spec.output_shape[0] in (1, 3) or spec.layout == 'hwc'
+        frame = np.full(spec.input_shape, 128, dtype=input_dtype(spec))
+        model_input = Preprocessor(spec)(frame)  # the preset works on a frame of its size
+        assert model_input.shape == spec.output_shape
+        assert np.isfinite(model_input).all()
     elif relative.parts[0] == 'calibration' and path.suffix == '.yaml':
         load_camera_info(path)
     else:

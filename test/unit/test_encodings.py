@@ -118,3 +118,10 @@ def test_array_that_does_not_hold_the_encoding_is_rejected() -> None:
     assert error.value.field == 'data'
     with pytest.raises(ImageConversionError):
         convert_color(np.zeros((4, 4, 3), np.float32), 'rgb8', 'bgr8')
+
+
+@pytest.mark.parametrize('name', ['8UC1\n', ' rgb8', 5, None, ['rgb8']])
+def test_names_must_match_exactly_and_be_strings(name: object) -> None:
+    with pytest.raises(ImageConversionError) as error:
+        encoding_info(name)  # type: ignore[arg-type]
+    assert error.value.field == 'encoding'

@@ -70,3 +70,20 @@ def test_broken_yaml_names_the_file_and_key(tmp_path: Path) -> None:
     path.write_text('image_width: [unclosed')
     with pytest.raises(CameraInfoError, match='not valid YAML'):
         load_camera_info(path)
+
+
+@pytest.mark.parametrize(('change', 'field'), [
+    ({'r': (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 2.0)}, 'r'),
+    ({'r': (0.0,) * 9}, 'r'),
+    ({'p': (0.0,) * 12}, 'p'),
+    ({'p': (600.0, 0.0, 320.0, 0.0, 0.0, 600.0, 240.0, 0.0, 0.0, 0.0, 2.0, 0.0)}, 'p'),
+    ({'k': (10**400, 0, 320, 0, 600, 240, 0, 0, 1)}, 'k'),
+])
+def test_rectification_projection_and_overflow_are_checked(change: dict[str, object],
+                                                           field: str) -> None:
+    values: dict[str, object] = {'width': 640, 'height': 480,
+                                 'k': (600.0, 0.0, 320.0, 0.0, 600.0, 240.0, 0.0, 0.0, 1.0)}
+    values.update(change)
+    with pytest.raises(CameraInfoError) as error:
+        CameraIntrinsics(**values)  # type: ignore[arg-type]
+    assert error.value.field == field

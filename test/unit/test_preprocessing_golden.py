@@ -1,8 +1,10 @@
 """Golden vectors: both implementations reproduce the recorded outputs of fixed inputs.
 
-The files (test/data/preprocessing_golden) were written by the deployment implementation;
-if this fails after a library upgrade (OpenCV, numpy, torch), the preprocessing of deployed
-models has changed: investigate before regenerating.
+The files (test/data/preprocessing_golden) were written by the deployment implementation, so
+they pin behaviour against regressions (a library upgrade that changes OpenCV, numpy or torch
+numerics fails here: investigate before regenerating, deployed models depend on it). The
+independent check of the numbers themselves is test_resample.py (against OpenCV) and the
+hand-computed cases of test_preprocessing_numpy.py.
 """
 
 from __future__ import annotations

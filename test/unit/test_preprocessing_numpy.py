@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from visuomotor.errors import FieldError
 from visuomotor.preprocessing import (
     Crop,
     FrameMismatchError,
@@ -153,6 +154,15 @@ def test_mismatched_frames_are_refused_with_the_fix(frame: Any, encoding: str | 
         assert word in str(error.value)
 
 
+def test_mono_and_byte_order_mistakes_get_the_exact_fix() -> None:
+    mono = PreprocessSpec(input_encoding='mono16', input_height=4, input_width=6,
+                          scale=1 / 65535, color='gray')
+    with pytest.raises(FrameMismatchError, match=r'pass frame\[\.\.\., 0\]'):
+        Preprocessor(mono)(np.zeros((4, 6, 1), np.uint16))
+    with pytest.raises(FrameMismatchError, match=r"frame.astype\('<u2'\)"):
+        Preprocessor(mono)(np.zeros((4, 6), '>u2'))
+
+
 @pytest.mark.parametrize('color', ['rgb', 'bgr', 'gray'])
 def test_display_image_inverts_the_normalisation(color: str) -> None:
     spec = PreprocessSpec(input_encoding='rgb8', input_height=48, input_width=64, color=color,
@@ -170,3 +180,12 @@ def test_display_image_inverts_the_normalisation(color: str) -> None:
         assert encoding == 'mono8'
         expected = cv2.cvtColor(np.ascontiguousarray(window), cv2.COLOR_RGB2GRAY)
         assert np.abs(shown.astype(int) - expected).max() <= 1
+
+
+def test_display_image_refuses_batches_and_non_arrays() -> None:
+    spec = PreprocessSpec(input_encoding='rgb8', input_height=48, input_width=64)
+    model_input = Preprocessor(spec)(FRAME)
+    for bad in (model_input[None], 'not an image', model_input[:2]):
+        with pytest.raises(FieldError) as error:
+            to_display_image(bad, spec)  # type: ignore[arg-type]
+        assert error.value.field == 'model_input'

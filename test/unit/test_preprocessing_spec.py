@@ -6,7 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from hypothesis import given
+from strategies import random_specs
 
 from visuomotor.preprocessing import (
     Crop,
@@ -134,3 +137,42 @@ def test_describe_lists_the_steps() -> None:
     for part in ('640x480 rgb8', 'crop 480x480 at (80,0)', 'resize 96x96 (area)',
                  'random crop 84x84', 'CHW float32 (3, 84, 84)'):
         assert part in text
+
+
+@given(spec=random_specs())
+def test_every_valid_spec_survives_json_with_the_same_hash(spec: PreprocessSpec) -> None:
+    again = PreprocessSpec.from_json(spec.to_json())
+    assert again == spec
+    assert again.spec_hash() == spec.spec_hash()
+    assert again.to_json() == spec.to_json()
+
+
+def test_numbers_are_normalised_so_the_hash_does_not_depend_on_their_type() -> None:
+    as_int = PreprocessSpec(**{**BASE, 'scale': 1})
+    as_float = PreprocessSpec(**{**BASE, 'scale': 1.0})
+    numpy_mean = PreprocessSpec(**BASE, mean=(np.float32(0.5),) * 3)
+    assert as_int.spec_hash() == as_float.spec_hash()
+    assert numpy_mean.mean == (0.5, 0.5, 0.5)
+    with pytest.raises(SpecError):
+        Crop('none', height=0.0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(('data', 'field'), [
+    (_edited(scale=10**400), 'scale'),
+    (_edited(mean=[10**400, 0, 0]), 'mean[0]'),
+    ({**_edited(), 1: 2, 'zz': 3}, '1'),
+])
+def test_overflowing_numbers_and_odd_keys_are_spec_errors(data: dict[Any, Any],
+                                                          field: str) -> None:
+    with pytest.raises(SpecError) as error:
+        PreprocessSpec.from_dict(data)
+    assert error.value.field == field
+
+
+@pytest.mark.parametrize('kwargs', [
+    {'std': (1e-300,) * 3},
+    {'input_encoding': 'mono16', 'scale': 1.0, 'color': 'gray', 'dtype': 'float16'},
+])
+def test_specs_whose_outputs_overflow_are_refused(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(SpecError, match='beyond the range'):
+        PreprocessSpec(**{**BASE, **kwargs})

@@ -11,7 +11,9 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import random_specs
 
+from visuomotor.errors import FieldError
 from visuomotor.preprocessing import (
     Crop,
     FrameMismatchError,
@@ -80,42 +82,16 @@ def test_every_colour_layout_crop_and_dtype(color: str, layout: str, crop: Crop,
                              random_crop=random_crop, dtype=dtype))
 
 
-@st.composite
-def random_specs(draw: st.DrawFn) -> PreprocessSpec:
-    encoding = draw(st.sampled_from(ENCODINGS))
-    height, width = draw(st.integers(4, 70)), draw(st.integers(4, 70))
-    mode = draw(st.sampled_from(['none', 'center', 'box']))
-    crop = Crop()
-    if mode != 'none':
-        ch, cw = draw(st.integers(2, height)), draw(st.integers(2, width))
-        crop = Crop('center', ch, cw) if mode == 'center' else Crop(
-            'box', ch, cw, x=draw(st.integers(0, width - cw)), y=draw(st.integers(0, height - ch)))
-    _, _, ch, cw = crop.window(Size(height, width))
-    resize = None
-    if draw(st.booleans()):
-        interpolation = draw(st.sampled_from(['area', 'nearest', 'linear', 'cubic']))
-        limit_h, limit_w = (ch, cw) if interpolation == 'area' else (90, 90)
-        resize = Resize(draw(st.integers(1, limit_h)), draw(st.integers(1, limit_w)),
-                        interpolation)
-    before = resize.size if resize else Size(ch, cw)
-    random_crop = None
-    if draw(st.booleans()):
-        random_crop = Size(draw(st.integers(1, before.height)), draw(st.integers(1, before.width)))
-    color = draw(st.sampled_from(['rgb', 'bgr', 'gray']))
-    channels = 1 if color == 'gray' else 3
-    unit = st.floats(0.0, 1.0)
-    return PreprocessSpec(
-        input_encoding=encoding, input_height=height, input_width=width, crop=crop,
-        resize=resize, random_crop=random_crop, color=color,
-        scale=1 / INPUT_MAX_VALUE[encoding],
-        mean=tuple(draw(st.lists(unit, min_size=channels, max_size=channels))),
-        std=tuple(draw(st.lists(st.floats(0.1, 1.0), min_size=channels, max_size=channels))),
-        layout=draw(st.sampled_from(['chw', 'hwc'])))
-
-
 @given(spec=random_specs(), seed=st.integers(0, 2 ** 16))
 def test_random_specs_on_random_images(spec: PreprocessSpec, seed: int) -> None:
     _assert_equivalent(spec, seed)
+
+
+@pytest.mark.parametrize(('height', 'width', 'out'), [
+    (1080, 1920, (7, 9)), (1080, 1920, (1, 1)), (1080, 1920, (96, 96)), (720, 1280, (84, 84)),
+])
+def test_large_area_reductions(height: int, width: int, out: tuple[int, int]) -> None:
+    _assert_equivalent(_spec(input_height=height, input_width=width, resize=Resize(*out)))
 
 
 DP = _spec(crop=Crop('center', 60, 60), resize=Resize(32, 32), random_crop=Size(24, 24))
@@ -162,6 +138,17 @@ def test_colour_jitter_only_in_training_and_stays_in_range() -> None:
 def test_jitter_factors_are_validated() -> None:
     with pytest.raises(ValueError, match='jitter.brightness'):
         ColorJitter(brightness=1.5)
+
+
+def test_bad_devices_and_arrays_are_refused_clearly() -> None:
+    with pytest.raises(FieldError) as error:
+        TorchPreprocessor(DP, device='gpu0')
+    assert error.value.field == 'device'
+    pre = TorchPreprocessor(DP)
+    for bad in (np.zeros((1, 1, 60, 80, 3), dtype=object), np.zeros((2, 60, 80, 3), '>u2'),
+                np.zeros((2, 60, 80, 3), np.float32)):
+        with pytest.raises(FrameMismatchError):
+            pre(bad)
 
 
 def test_mismatched_frames_are_refused() -> None:

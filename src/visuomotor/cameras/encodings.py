@@ -79,7 +79,7 @@ for _bits, _dt in ((8, _U8), (16, _U16)):
 for _name in ('yuv422', 'yuv422_yuy2', 'uyvy', 'yuyv'):
     _add(EncodingInfo(_name, _U8, 2, 'yuv422'))
 
-_GENERIC = re.compile(r'^(8|16|32|64)(U|S|F)C([1-4])$')
+_GENERIC = re.compile(r'(8|16|32|64)(U|S|F)C([1-4])')
 _GENERIC_DTYPES = {
     ('8', 'U'): np.uint8,
     ('8', 'S'): np.int8,
@@ -110,10 +110,12 @@ def encoding_info(name: str) -> EncodingInfo:
     Raises:
         ImageConversionError: (field `encoding`) for an unknown or unsupported name.
     """
+    if not isinstance(name, str):
+        raise ImageConversionError('encoding', f'must be a string such as "rgb8", got {name!r}')
     info = _NAMED.get(name)
     if info is not None:
         return info
-    match = _GENERIC.match(name)
+    match = _GENERIC.fullmatch(name)
     if match is not None:
         bits, letter, channels = match.groups()
         dtype = _GENERIC_DTYPES.get((bits, letter))

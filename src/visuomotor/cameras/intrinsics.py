@@ -28,6 +28,8 @@ def _finite_tuple(values: object, length: int | None, field: str) -> tuple[float
         raise CameraInfoError(field, f'must be a list of numbers, got {values!r}')
     try:
         floats = tuple(float(v) for v in values)
+    except OverflowError:
+        raise CameraInfoError(field, f'must be finite, got {list(values)!r}') from None
     except (TypeError, ValueError):
         raise CameraInfoError(field, f'must contain only numbers, got {list(values)!r}'
                               ) from None
@@ -80,8 +82,16 @@ class CameraIntrinsics:
             raise CameraInfoError('distortion_model', f'must be a string, got {model!r}')
         d = _finite_tuple(self.d, DISTORTION_COEFFICIENTS.get(model) if self.d else None, 'd')
         r = _finite_tuple(self.r, 9, 'r')
+        rotation = np.array(r).reshape(3, 3)
+        if not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-6) or \
+                not abs(np.linalg.det(rotation) - 1.0) < 1e-6:
+            raise CameraInfoError('r', f'is not a rotation matrix: {list(r)} (use the identity '
+                                  'for a monocular camera)')
         p = _finite_tuple(self.p, 12, 'p') if self.p else \
             (k[0], 0.0, k[2], 0.0, 0.0, k[4], k[5], 0.0, 0.0, 0.0, 1.0, 0.0)
+        if p[0] <= 0 or p[5] <= 0 or p[8:] != (0.0, 0.0, 1.0, 0.0):
+            raise CameraInfoError('p', f"is not a projection matrix [fx' 0 cx' Tx; 0 fy' "
+                                  f"cy' Ty; 0 0 1 0] with fx', fy' > 0: {list(p)}")
         object.__setattr__(self, 'k', k)
         object.__setattr__(self, 'd', d)
         object.__setattr__(self, 'r', r)

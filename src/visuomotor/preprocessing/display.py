@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from visuomotor.errors import FieldError
 from visuomotor.preprocessing.spec import PreprocessSpec
 
 _ENCODING = {'rgb': 'rgb8', 'bgr': 'bgr8', 'gray': 'mono8'}
@@ -24,10 +25,14 @@ def to_display_image(model_input: npt.NDArray[Any], spec: PreprocessSpec
         (image, encoding): uint8 (H, W, 3) in the spec's colour order (`rgb8`/`bgr8`) or
         (H, W) `mono8`; values outside the displayable range are clipped.
     """
-    if tuple(model_input.shape) != spec.output_shape:
-        raise ValueError(f'model input has shape {tuple(model_input.shape)}, expected '
-                         f'{spec.output_shape} for this spec')
-    x = np.asarray(model_input, dtype=np.float32)
+    try:
+        x = np.asarray(model_input, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise FieldError('model_input', f'is not an array of numbers: {type(model_input).__name__}'
+                         ) from None
+    if x.shape != spec.output_shape:
+        raise FieldError('model_input', f'has shape {x.shape}, but this spec produces '
+                         f'{spec.output_shape}: pass one model input of this spec, not a batch')
     if spec.layout == 'chw':
         x = x.transpose(1, 2, 0)
     x = x * np.asarray(spec.std, dtype=np.float32) + np.asarray(spec.mean, dtype=np.float32)

@@ -61,7 +61,15 @@ def check_frame(spec: PreprocessSpec, image: object, *, encoding: str | None = N
     if not isinstance(image, np.ndarray):
         raise FrameMismatchError(f'{who}expected a numpy array frame, got '
                                  f'{type(image).__name__}')
-    if image.shape != spec.input_shape or image.dtype != input_dtype(spec):
+    dtype = input_dtype(spec)
+    if image.shape == spec.input_shape + (1,):
+        raise FrameMismatchError(f'{who}mono frames are (H, W) arrays, this one has a trailing '
+                                 f'channel axis {image.shape}: pass frame[..., 0]')
+    if image.shape == spec.input_shape and image.dtype.newbyteorder('=') == dtype and \
+            image.dtype != dtype:
+        raise FrameMismatchError(f'{who}frame has byte order {image.dtype.str!r}; convert it '
+                                 f"with frame.astype('{dtype.str}')")
+    if image.shape != spec.input_shape or image.dtype != dtype:
         if image.ndim >= 2:
             got = f'{image.shape[1]}x{image.shape[0]}'
             got += f' with {image.shape[2] if image.ndim == 3 else 1} channel(s)'

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,10 @@ def _choice(value: object, allowed: tuple[str, ...], where: str) -> str:
     return value
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _positive_int(value: object, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise SpecError(where, f'must be a positive integer, got {value!r}')
@@ -68,9 +73,15 @@ def _positive_int(value: object, where: str) -> int:
 
 
 def _finite(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise SpecError(where, f'must be a finite number, got {value!r}')
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise SpecError(where, f'must be a finite number, got {value!r}')
+    return number
 
 
 @dataclass(frozen=True)
@@ -106,7 +117,8 @@ class Crop:
     def __post_init__(self) -> None:
         _choice(self.mode, get_args(CropMode), 'crop.mode')
         if self.mode == 'none':
-            if (self.height, self.width, self.x, self.y) != (0, 0, 0, 0):
+            values = (self.height, self.width, self.x, self.y)
+            if not all(_is_int(v) and v == 0 for v in values):
                 raise SpecError('crop', 'mode "none" takes no size or offset; remove them or '
                                 'set mode to "center" or "box"')
             return
@@ -117,7 +129,7 @@ class Crop:
                             'give x and y')
         for name in ('x', 'y'):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            if not _is_int(value) or value < 0:
                 raise SpecError(f'crop.{name}', f'must be an integer >= 0, got {value!r}')
 
     def window(self, frame: Size) -> tuple[int, int, int, int]:
@@ -201,8 +213,10 @@ class PreprocessSpec:
         _choice(self.color, get_args(ColorOrder), 'color')
         _choice(self.layout, get_args(Layout), 'layout')
         _choice(self.dtype, get_args(OutputDType), 'dtype')
-        if _finite(self.scale, 'scale') <= 0:
+        scale = _finite(self.scale, 'scale')
+        if scale <= 0:
             raise SpecError('scale', f'must be > 0, got {self.scale!r}')
+        object.__setattr__(self, 'scale', scale)
         channels = self.output_channels
         for name, default in (('mean', 0.0), ('std', 1.0)):
             values = getattr(self, name)
@@ -218,6 +232,18 @@ class PreprocessSpec:
         for i, value in enumerate(self.std):
             if value <= 0:
                 raise SpecError(f'std[{i}]', f'must be > 0, got {value!r}')
+        self._check_output_range()
+
+    def _check_output_range(self) -> None:
+        """Refuse specs whose outputs overflow their dtype (they would be inf or NaN)."""
+        limit = 65504.0 if self.dtype == 'float16' else 3.0e38
+        top = INPUT_MAX_VALUE[self.input_encoding] * self.scale
+        for i, (mean, std) in enumerate(zip(self.mean, self.std, strict=True)):
+            largest = max(abs(top - mean), abs(mean)) / std
+            if not largest < limit:
+                raise SpecError(f'std[{i}]', f'inputs up to {top:g} after scaling give outputs '
+                                f'up to {largest:.3g}, beyond the range of {self.dtype}; '
+                                'check scale, mean and std')
 
     # Derived shapes -------------------------------------------------------------------------
 
@@ -418,17 +444,23 @@ class _Reader:
         value = self._data[key]
         if value is None and optional:
             return None
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+        if kind is float and _is_int(value):
+            return value  # an integer in a number field; converted and checked by the spec
         if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-            raise SpecError(self._where(key), f'must be {kind.__name__}, got {value!r}')
+            raise SpecError(self._where(key), f'must be {_KIND_NAMES.get(kind, kind.__name__)}, '
+                            f'got {value!r}')
         return value
 
     def finish(self) -> None:
-        unknown = sorted(set(self._data) - self._seen)
+        unknown = sorted((set(self._data) - self._seen), key=str)
         if unknown:
-            raise SpecError(self._where(unknown[0]), 'is not a spec field (typo?); known fields: '
-                            f'{", ".join(sorted(self._seen))}')
+            raise SpecError(self._where(str(unknown[0])), 'is not a spec field (typo?); known '
+                            f'fields: {", ".join(sorted(self._seen))}')
+
+
+_KIND_NAMES: dict[type[Any], str] = {
+    Mapping: 'an object', list: 'a list', int: 'an integer', float: 'a number', str: 'a string',
+}
 
 
 def load_spec(path: str | Path) -> PreprocessSpec:

@@ -24,7 +24,7 @@ import numpy.typing as npt
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, Image
 
-from visuomotor.cameras.encodings import convert_color, encoding_info
+from visuomotor.cameras.encodings import can_convert, convert_color, encoding_info
 from visuomotor.cameras.intrinsics import CameraIntrinsics
 from visuomotor.errors import CameraInfoError, ImageConversionError
 
@@ -33,10 +33,15 @@ PASSTHROUGH = 'passthrough'
 
 
 def _as_bytes_view(data: Any) -> npt.NDArray[np.uint8]:
-    try:
-        return np.frombuffer(data, dtype=np.uint8)
-    except (TypeError, ValueError, BufferError):
-        pass
+    """A uint8 view of the message payload (rclpy delivers array.array('B'): no copy)."""
+    if isinstance(data, np.ndarray):
+        return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+    if isinstance(data, (array.array, bytes, bytearray, memoryview)):
+        try:
+            return np.frombuffer(data, dtype=np.uint8)
+        except (TypeError, ValueError, BufferError):
+            raise ImageConversionError('data', 'is not a buffer of bytes (expected '
+                                       "array.array('B') or bytes)") from None
     try:
         return np.asarray(data, dtype=np.uint8).reshape(-1)
     except (TypeError, ValueError, OverflowError):
@@ -104,9 +109,21 @@ def image_to_numpy(msg: Image, desired_encoding: str | None = None, *,
     return image
 
 
-def _convert(image: npt.NDArray[Any], src: str, dst: str) -> npt.NDArray[Any]:
+def _convert(image: npt.NDArray[Any], src: str, dst: Any) -> npt.NDArray[Any]:
     import cv2  # local: only conversions need OpenCV's error type
 
+    try:
+        encoding_info(dst)
+    except ImageConversionError:
+        raise ImageConversionError(
+            'desired_encoding', f'{dst!r} is not an image encoding; ask for e.g. "rgb8", '
+            '"bgr8", "mono8" or "passthrough"') from None
+    if not can_convert(src, dst):
+        targets = [name for name in ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', 'rgb16',
+                                     'bgr16', 'mono16') if can_convert(src, name)]
+        raise ImageConversionError(
+            'desired_encoding', f'a {src!r} image cannot be converted to {dst!r}; possible: '
+            f'{", ".join(targets) or "none (use passthrough)"}')
     try:
         return convert_color(image, src, dst)
     except cv2.error as exc:
@@ -181,14 +198,17 @@ def camera_info_to_intrinsics(msg: CameraInfo) -> CameraIntrinsics:
     if roi.width or roi.height or roi.x_offset or roi.y_offset:
         raise CameraInfoError('roi', 'a region of interest is not supported; publish the '
                               'full image (roi all zeros)')
+    # Drivers that only know K leave the fixed-size R and P all zero: treat them as unset.
+    r = tuple(float(v) for v in msg.r)
+    p = tuple(float(v) for v in msg.p)
     return CameraIntrinsics(
         width=int(msg.width),
         height=int(msg.height),
         k=tuple(float(v) for v in msg.k),
         distortion_model=str(msg.distortion_model),
         d=tuple(float(v) for v in msg.d),
-        r=tuple(float(v) for v in msg.r),
-        p=tuple(float(v) for v in msg.p),
+        r=r if any(r) else (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
+        p=p if any(p) else (),
     )
 
 

@@ -1,0 +1,29 @@
+"""The demo's ROS stage: a frame over DDS, converted and preprocessed with every preset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+
+from visuomotor.ros.demo import load_presets, run_demo, run_preprocessing_stage
+
+
+def test_stage_writes_the_images_and_measures(tmp_path: Path) -> None:
+    presets = load_presets()
+    assert set(presets) >= {'imagenet_224', 'spatial_softmax_84'}
+    result = run_preprocessing_stage(tmp_path, presets)
+    assert set(result.preprocess_ms) == set(presets)
+    assert result.transport_ms > 0 and result.conversion_ms > 0
+    sheet = cv2.imread(str(tmp_path / 'preprocessing.png'))
+    assert sheet.shape[0] == 480 and sheet.shape[1] == 640 + 480 * len(presets)
+    for path in result.files:
+        assert path.is_file() and path.stat().st_size > 1000
+
+
+def test_demo_reports_what_exists(tmp_path: Path) -> None:
+    lines: list[str] = []
+    run_demo(tmp_path, lines.append)
+    text = '\n'.join(lines)
+    assert '[x] shared preprocessing library' in text
+    assert 'imagenet_224 [b923da0daf8a0652]' in text

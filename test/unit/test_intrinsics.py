@@ -11,6 +11,8 @@ import pytest
 from visuomotor.cameras.intrinsics import CameraIntrinsics, load_camera_info, save_camera_info
 from visuomotor.errors import CameraInfoError
 
+VALID: dict[str, object] = {'width': 640, 'height': 480,
+                            'k': (600.0, 0.0, 320.0, 0.0, 600.0, 240.0, 0.0, 0.0, 1.0)}
 WRIST = CameraIntrinsics.from_pinhole(640, 480, 615.2, 614.8, 321.5, 238.9,
                                       d=(0.1, -0.2, 0.001, 0.002, 0.05), camera_name='wrist')
 
@@ -45,9 +47,7 @@ def test_yaml_round_trip(tmp_path: Path) -> None:
     ({'p': (1.0,) * 11}, 'p'),
 ])
 def test_invalid_intrinsics_name_the_field(change: dict[str, object], field: str) -> None:
-    values: dict[str, object] = {'width': 640, 'height': 480,
-                                 'k': (600.0, 0.0, 320.0, 0.0, 600.0, 240.0, 0.0, 0.0, 1.0)}
-    values.update(change)
+    values = {**VALID, **change}
     with pytest.raises(CameraInfoError) as error:
         CameraIntrinsics(**values)  # type: ignore[arg-type]
     assert error.value.field == field
@@ -81,9 +81,7 @@ def test_broken_yaml_names_the_file_and_key(tmp_path: Path) -> None:
 ])
 def test_rectification_projection_and_overflow_are_checked(change: dict[str, object],
                                                            field: str) -> None:
-    values: dict[str, object] = {'width': 640, 'height': 480,
-                                 'k': (600.0, 0.0, 320.0, 0.0, 600.0, 240.0, 0.0, 0.0, 1.0)}
-    values.update(change)
+    values = {**VALID, **change}
     with pytest.raises(CameraInfoError) as error:
         CameraIntrinsics(**values)  # type: ignore[arg-type]
     assert error.value.field == field

@@ -39,11 +39,17 @@ def selection_matrix(spec: PreprocessSpec) -> npt.NDArray[np.float64]:
     return matrix
 
 
-def affine(spec: PreprocessSpec) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """(weights (C_out, C_in), bias (C_out,)) of the whole colour + scale + normalise step."""
+def affine(spec: PreprocessSpec, gain: float = 1.0
+           ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """(weights (C_out, C_in), bias (C_out,)) of the whole colour + scale + normalise step.
+
+    Args:
+        spec: the preprocessing spec.
+        gain: an extra factor on the input (a resize that left its 1/k to this step).
+    """
     std = np.asarray(spec.std, dtype=np.float64)
     mean = np.asarray(spec.mean, dtype=np.float64)
-    gain = spec.scale / std
-    weights = selection_matrix(spec) * gain[:, None]
+    channel_gain = gain * spec.scale / std
+    weights = selection_matrix(spec) * channel_gain[:, None]
     bias = -mean / std
     return weights.astype(np.float32), bias.astype(np.float32)

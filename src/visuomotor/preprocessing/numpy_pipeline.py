@@ -136,8 +136,7 @@ class Preprocessor:
         self._resample, gain = plan_resample(spec)
         e_top, e_left, e_height, e_width = spec.eval_window()
         self._window = (slice(e_top, e_top + e_height), slice(e_left, e_left + e_width))
-        weights, bias = affine(spec)
-        weights = (weights.astype(np.float64) * gain).astype(np.float32)
+        weights, bias = affine(spec, gain)
         self._transform = np.concatenate([weights, bias[:, None]], axis=1)
         self._out_dtype = np.dtype(spec.dtype)
 

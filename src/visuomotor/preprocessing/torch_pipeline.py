@@ -114,7 +114,8 @@ class TorchPreprocessor:
         if not batched:
             x = x.unsqueeze(0)
         top, left, height, width = self._crop
-        x = x[:, top:top + height, left:left + width].to(self.device, torch.float32)
+        # Move the raw crop first and convert on the device: 4x fewer bytes to a GPU.
+        x = x[:, top:top + height, left:left + width].to(self.device).to(torch.float32)
         x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)  # (B, C_in, H, W)
         if self._resize_taps:
             x = _resample_axis(x, *self._resize_taps[0], dim=2)

@@ -154,8 +154,13 @@ def can_convert(src: str, dst: str) -> bool:
     return _cv_code(encoding_info(src), encoding_info(dst)) is not None
 
 
-def _targets(src: str) -> list[str]:
-    return [name for name in sorted(_NAMED) if name != src and can_convert(src, name)]
+_TARGET_ORDER = ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8',
+                 'rgb16', 'bgr16', 'rgba16', 'bgra16', 'mono16')
+
+
+def conversion_targets(src: str) -> list[str]:
+    """Encodings `convert_color` can turn `src` into (colour and mono only), common first."""
+    return [name for name in _TARGET_ORDER if name != src and can_convert(src, name)]
 
 
 def convert_color(
@@ -187,6 +192,6 @@ def convert_color(
         raise ImageConversionError(
             'encoding',
             f'no conversion from {src!r} to {dst!r}. Convertible targets from {src!r}: '
-            f'{", ".join(_targets(src)) or "none"}.',
+            f'{", ".join(conversion_targets(src)) or "none"}.',
         )
     return np.asarray(cv2.cvtColor(image, code))

@@ -24,7 +24,12 @@ import numpy.typing as npt
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, Image
 
-from visuomotor.cameras.encodings import can_convert, convert_color, encoding_info
+from visuomotor.cameras.encodings import (
+    can_convert,
+    conversion_targets,
+    convert_color,
+    encoding_info,
+)
 from visuomotor.cameras.intrinsics import CameraIntrinsics
 from visuomotor.errors import CameraInfoError, ImageConversionError
 
@@ -119,11 +124,9 @@ def _convert(image: npt.NDArray[Any], src: str, dst: Any) -> npt.NDArray[Any]:
             'desired_encoding', f'{dst!r} is not an image encoding; ask for e.g. "rgb8", '
             '"bgr8", "mono8" or "passthrough"') from None
     if not can_convert(src, dst):
-        targets = [name for name in ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', 'rgb16',
-                                     'bgr16', 'mono16') if can_convert(src, name)]
         raise ImageConversionError(
             'desired_encoding', f'a {src!r} image cannot be converted to {dst!r}; possible: '
-            f'{", ".join(targets) or "none (use passthrough)"}')
+            f'{", ".join(conversion_targets(src)) or "none (use passthrough)"}')
     try:
         return convert_color(image, src, dst)
     except cv2.error as exc:

@@ -1,0 +1,163 @@
+"""A scripted expert for the pick-and-place task, acting through the robot's command interface.
+
+It reads privileged state (the cube pose and the target position, which only the simulator
+knows), plans Cartesian waypoints, moves a Cartesian set-point towards them at a bounded speed,
+solves IK on the pure kinematics, and emits each control tick what a policy would: a short
+JointTrajectory (one point, reached at the next tick) and a gripper width. Its runs can thus
+be recorded as demonstrations exactly like teleoperation or policy rollouts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from visuomotor.robots.description import RobotDescription
+from visuomotor.robots.ik import solve_ik
+from visuomotor.robots.kinematics import tcp_pose
+from visuomotor.robots.transforms import Matrix, invert, rot_x, rot_z
+from visuomotor.sim.joint_trajectory import JointTrajectoryCommand
+
+PHASES = ('approach', 'descend', 'close', 'lift', 'carry', 'lower', 'release', 'retreat',
+          'done')
+
+
+@dataclass(frozen=True)
+class ExpertObservation:
+    """What the expert sees each tick (world frame, metres)."""
+
+    time_s: float
+    arm_positions: np.ndarray
+    gripper_width_m: float
+    object_pose: Matrix
+    target_xy: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class ExpertAction:
+    """One tick's command: the arm trajectory, the gripper width, and the phase it is in."""
+
+    trajectory: JointTrajectoryCommand
+    gripper_width_m: float
+    phase: str
+    arm_target: np.ndarray
+
+
+class ScriptedExpert:
+    """Pick the cube, carry it to the target, put it down, retreat.
+
+    Args:
+        robot: the arm.
+        base_pose: robot base in the world.
+        object_size_m: cube edge (sets the grasp and place heights).
+        rate_hz: control rate; each action's single point is reached 1/rate_hz later.
+        speed_m_s: Cartesian speed of the set-point.
+    """
+
+    def __init__(self, robot: RobotDescription, base_pose: Matrix, object_size_m: float, *,
+                 rate_hz: float = 10.0, speed_m_s: float = 0.25) -> None:
+        self.robot = robot
+        self.base_pose = base_pose
+        self._world_to_base = invert(base_pose)
+        self.object_size_m = object_size_m
+        self.rate_hz = rate_hz
+        self.speed_m_s = speed_m_s
+        self.hover_m = 0.12
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new episode."""
+        self.phase = 'approach'
+        self._setpoint: np.ndarray | None = None
+        self._yaw: float | None = None
+        self._q_command: np.ndarray | None = None
+        self._phase_started_s = 0.0
+        self._gripper = self.robot.gripper.max_width_m
+        self._retries = 0
+
+    @property
+    def done(self) -> bool:
+        """Whether the expert finished (object released at the target, arm retreated)."""
+        return self.phase == 'done'
+
+    def _grasp_yaw(self, object_pose: Matrix, q: np.ndarray) -> float:
+        """The cube's face yaw (mod 90 deg) closest to the current TCP yaw."""
+        current = self.base_pose @ tcp_pose(self.robot, q)
+        current_yaw = math.atan2(current[1, 0], current[0, 0])
+        object_yaw = math.atan2(object_pose[1, 0], object_pose[0, 0])
+        candidates = [object_yaw + k * math.pi / 2 for k in range(-4, 5)]
+        return min(candidates, key=lambda y: abs(math.remainder(y - current_yaw, 2 * math.pi)))
+
+    def _waypoint(self, obs: ExpertObservation) -> np.ndarray:
+        obj = obs.object_pose[:3, 3]
+        tx, ty = obs.target_xy
+        half = self.object_size_m / 2
+        grasp_z = max(half, 0.012)
+        hover = half + self.hover_m
+        table = {'approach': (obj[0], obj[1], hover), 'descend': (obj[0], obj[1], grasp_z),
+                 'lift': (None, None, hover), 'carry': (tx, ty, hover),
+                 'lower': (tx, ty, grasp_z + 0.008), 'retreat': (None, None, hover)}
+        assert self._setpoint is not None
+        x, y, z = table.get(self.phase, (None, None, None))
+        return np.array([self._setpoint[0] if x is None else x,
+                         self._setpoint[1] if y is None else y,
+                         self._setpoint[2] if z is None else z])
+
+    def _advance(self, obs: ExpertObservation, waypoint: np.ndarray) -> None:
+        reached = self._setpoint is not None and np.linalg.norm(waypoint - self._setpoint) < 1e-6
+        measured = (self.base_pose @ tcp_pose(self.robot, obs.arm_positions))[:3, 3]
+        settled = reached and np.linalg.norm(measured - waypoint) < 0.006
+        elapsed = obs.time_s - self._phase_started_s
+        held = obs.object_pose[2, 3] > self.object_size_m / 2 + 0.03
+        next_phase = None
+        if self.phase in ('approach', 'descend', 'carry', 'lower', 'retreat') and settled:
+            next_phase = PHASES[PHASES.index(self.phase) + 1]
+        elif self.phase == 'close' and (elapsed > 0.5 and obs.gripper_width_m <
+                                        self.object_size_m + 0.002 or elapsed > 1.5):
+            next_phase = 'lift'
+        elif self.phase == 'lift' and settled:
+            # Missed or dropped the cube: open and try again from above it (three times).
+            next_phase = 'carry' if held or self._retries >= 3 else 'approach'
+            if next_phase == 'approach':
+                self._retries += 1
+                self._gripper = self.robot.gripper.max_width_m
+                self._yaw = None
+        elif self.phase == 'release' and elapsed > 0.5:
+            next_phase = 'retreat'
+        if next_phase is not None:
+            self.phase = next_phase
+            self._phase_started_s = obs.time_s
+            if next_phase == 'close':
+                self._gripper = 0.0
+            elif next_phase == 'release':
+                self._gripper = self.robot.gripper.max_width_m
+
+    def act(self, obs: ExpertObservation) -> ExpertAction:
+        """The command for this tick."""
+        q = np.asarray(obs.arm_positions, dtype=np.float64)
+        if self._setpoint is None or self._q_command is None:
+            self._setpoint = (self.base_pose @ tcp_pose(self.robot, q))[:3, 3].copy()
+            self._q_command = q.copy()
+            self._phase_started_s = obs.time_s
+        if self._yaw is None or self.phase in ('approach',):
+            self._yaw = self._grasp_yaw(obs.object_pose, self._q_command)
+        self._advance(obs, self._waypoint(obs))
+        waypoint = self._waypoint(obs)
+        step = waypoint - self._setpoint
+        limit = self.speed_m_s / self.rate_hz
+        if self.phase in ('descend', 'lower'):
+            limit *= 0.5
+        distance = float(np.linalg.norm(step))
+        if distance > limit:
+            step *= limit / distance
+        self._setpoint = self._setpoint + step
+        target = rot_z(self._yaw) @ rot_x(math.pi)
+        target[:3, 3] = self._setpoint
+        result = solve_ik(self.robot, self._world_to_base @ target, self._q_command,
+                          max_iterations=50, tolerance_m=1e-4, tolerance_rad=1e-3)
+        self._q_command = result.q
+        trajectory = JointTrajectoryCommand(
+            self.robot.joint_names, ((1.0 / self.rate_hz, tuple(result.q), (), ()),))
+        return ExpertAction(trajectory, self._gripper, self.phase, result.q.copy())

@@ -56,6 +56,7 @@ setup(
     entry_points={
         'console_scripts': [
             'visuomotor = visuomotor.cli:main',
+            'sim_node = visuomotor.ros.sim_node:main',
         ],
     },
 )

@@ -1,0 +1,251 @@
+"""The twin as a ROS 2 node: the same topics as a real arm with cameras, on simulated time.
+
+Publishes /clock, /joint_states, <camera>/image_raw + camera_info (stamped at render time),
+the privileged /sim/object_pose and /sim/target_pose (for the scripted expert only), and
+/diagnostics. Accepts JointTrajectory on /<trajectory controller>/joint_trajectory,
+Float64MultiArray on /<position controller>/commands and /<gripper controller>/commands
+(one value: the opening width in metres). Controller names come from the robot description
+(config/robots/<robot>.yaml). Services: ~/reset (std_srvs/Trigger) starts the next seed.
+
+Every other node should run with use_sim_time:=true.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Float64MultiArray
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from visuomotor.errors import VisuomotorError
+from visuomotor.robots.transforms import Matrix, quat_from_matrix
+from visuomotor.ros.image_conversion import intrinsics_to_camera_info, numpy_to_image
+from visuomotor.ros.parameters import declare_parameters
+from visuomotor.ros.stamps import ns_to_stamp
+from visuomotor.ros.trajectory_conversion import trajectory_from_msg
+from visuomotor.sim.config import load_scene
+from visuomotor.sim.joint_trajectory import CommandError
+from visuomotor.sim.node_schema import SIM_NODE_PARAMS
+from visuomotor.sim.stepper import Stepper
+from visuomotor.sim.task import PickPlaceTask
+from visuomotor.sim.twin import Twin
+
+
+def _stamp(seconds: float) -> Time:
+    return ns_to_stamp(int(round(seconds * 1e9)))
+
+
+def _pose_msg(pose: Matrix, seconds: float, frame_id: str) -> PoseStamped:
+    msg = PoseStamped()
+    msg.header.stamp = _stamp(seconds)
+    msg.header.frame_id = frame_id
+    msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v)
+                                                                     for v in pose[:3, 3])
+    w, x, y, z = quat_from_matrix(pose)
+    msg.pose.orientation.w, msg.pose.orientation.x = float(w), float(x)
+    msg.pose.orientation.y, msg.pose.orientation.z = float(y), float(z)
+    return msg
+
+
+class SimNode(Node):
+    """Thin ROS wrapper of Twin + Stepper (see the module docstring for the interface)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__('sim', **kwargs)  # type: ignore[arg-type]
+        params = declare_parameters(self, SIM_NODE_PARAMS)
+        if self.get_parameter('use_sim_time').value:
+            raise VisuomotorError('the sim node publishes /clock itself: start it with '
+                                  'use_sim_time:=false (the other nodes use true)')
+        scene = load_scene(str(params['scene']))
+        width, height = int(params['image_width']), int(params['image_height'])
+        if width or height:
+            if not (width and height):
+                raise VisuomotorError('set both image_width and image_height, or neither')
+            scene = scene.with_resolution(width, height)
+        self.twin = Twin(scene)
+        self.task = PickPlaceTask(scene.task)
+        self.seed = int(params['seed'])
+        self.real_time_factor = float(params['real_time_factor'])
+        self.world_frame = str(params['world_frame'])
+        self.task.apply(self.twin, self.task.sample(self.seed))
+        self.stepper = Stepper(self.twin, float(params['tick_s']),
+                               float(params['joint_state_rate_hz']))
+        robot = scene.robot
+        self._joint_names = list(robot.joint_names + robot.gripper.joint_names)
+
+        self.clock_pub = self.create_publisher(Clock, '/clock', 10)
+        self.joint_pub = self.create_publisher(JointState, '/joint_states', 10)
+        self.object_pub = self.create_publisher(PoseStamped, '/sim/object_pose', 10)
+        self.target_pub = self.create_publisher(PoseStamped, '/sim/target_pose', 10)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        sensor_qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        self.image_pubs = {c.name: self.create_publisher(Image, f'{c.name}/image_raw',
+                                                         sensor_qos) for c in scene.cameras}
+        self.info_pubs = {c.name: self.create_publisher(CameraInfo, f'{c.name}/camera_info',
+                                                        sensor_qos) for c in scene.cameras}
+        self._infos = {c.name: c.intrinsics() for c in scene.cameras}
+        self._image_msgs: dict[str, Image] = {}
+        controllers = robot.controllers
+        self.create_subscription(JointTrajectory, f'/{controllers.trajectory}/joint_trajectory',
+                                 self._on_trajectory, 10)
+        self.create_subscription(Float64MultiArray, f'/{controllers.position}/commands',
+                                 self._on_positions, 10)
+        self.create_subscription(Float64MultiArray, f'/{controllers.gripper}/commands',
+                                 self._on_gripper, 10)
+        self.create_service(Trigger, '~/reset', self._on_reset)
+        self.rejected_commands = 0
+        self._wall_start = time.monotonic()
+        self._sim_start = self.twin.time_s
+        self._next_diagnostics = 0.0
+        self.get_logger().info(
+            f'twin {robot.name} ({scene.source}): cameras {list(self.image_pubs)}, commands on '
+            f'/{controllers.trajectory}/joint_trajectory, /{controllers.position}/commands, '
+            f'/{controllers.gripper}/commands; real_time_factor {self.real_time_factor}')
+
+    # -- commands ------------------------------------------------------------------------
+
+    def _reject(self, topic: str, error: CommandError) -> None:
+        self.rejected_commands += 1
+        self.get_logger().error(f'rejected command on {topic}: {error}; the arm holds its '
+                                f'current command')
+
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        try:
+            self.twin.controller.command_trajectory(trajectory_from_msg(msg), self.twin.time_s)
+        except CommandError as error:
+            self._reject('joint_trajectory', error)
+
+    def _on_positions(self, msg: Float64MultiArray) -> None:
+        try:
+            self.twin.controller.command_positions(list(msg.data), self.twin.time_s)
+        except CommandError as error:
+            self._reject('position commands', error)
+
+    def _on_gripper(self, msg: Float64MultiArray) -> None:
+        try:
+            if len(msg.data) != 1:
+                raise CommandError('data', f'must hold one value (the opening width in m), '
+                                   f'got {len(msg.data)}')
+            self.twin.controller.command_gripper(float(msg.data[0]), self.twin.time_s)
+        except CommandError as error:
+            self._reject('gripper commands', error)
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response
+                  ) -> Trigger.Response:
+        self.seed += 1
+        self.task.apply(self.twin, self.task.sample(self.seed))
+        self.stepper.restart()
+        self._wall_start = time.monotonic()
+        self._sim_start = self.twin.time_s
+        response.success = True
+        response.message = f'reset to seed {self.seed}; simulated time restarts at 0'
+        return response
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def wall_time_until_next_tick(self) -> float:
+        """Seconds to wait before the next tick keeps the real-time factor (0: now)."""
+        if self.real_time_factor <= 0:
+            return 0.0
+        due = self._wall_start + (self.twin.time_s + self.stepper.tick_s - self._sim_start) \
+            / self.real_time_factor
+        return max(due - time.monotonic(), 0.0)
+
+    def tick(self) -> None:
+        """Advance one tick and publish what is due."""
+        output = self.stepper.tick()
+        now = output.time_s
+        stamp = _stamp(now)
+        self.clock_pub.publish(Clock(clock=stamp))
+        if output.joint_state is not None:
+            state = output.joint_state
+            msg = JointState(name=self._joint_names)
+            msg.header.stamp = stamp
+            msg.position = state.positions.tolist()
+            msg.velocity = state.velocities.tolist()
+            msg.effort = state.efforts.tolist()
+            self.joint_pub.publish(msg)
+            self.object_pub.publish(_pose_msg(self.twin.object_pose(), now, self.world_frame))
+            target = np.eye(4)
+            target[:2, 3] = self.task.target_xy(self.twin)
+            self.target_pub.publish(_pose_msg(target, now, self.world_frame))
+        for name, (capture_s, image) in output.images.items():
+            capture = _stamp(capture_s)
+            frame_id = f'{name}_optical_frame'
+            out = self._image_msgs.get(name)
+            self._image_msgs[name] = numpy_to_image(image, 'rgb8', stamp=capture,
+                                                    frame_id=frame_id, out=out)
+            self.image_pubs[name].publish(self._image_msgs[name])
+            self.info_pubs[name].publish(intrinsics_to_camera_info(
+                self._infos[name], stamp=capture, frame_id=frame_id))
+        if now >= self._next_diagnostics:
+            self._publish_diagnostics(now)
+            self._next_diagnostics = now + 1.0
+
+    def _publish_diagnostics(self, now: float) -> None:
+        wall = time.monotonic() - self._wall_start
+        achieved = (now - self._sim_start) / wall if wall > 0 else 0.0
+        status = DiagnosticStatus(name='visuomotor sim: twin', hardware_id=self.twin.robot.name)
+        behind = self.real_time_factor > 0 and achieved < 0.9 * self.real_time_factor \
+            and wall > 2.0
+        status.level = DiagnosticStatus.WARN if behind else DiagnosticStatus.OK
+        status.message = (f'running at {achieved:.2f}x real time (target '
+                          f'{self.real_time_factor}x)' if behind else 'running')
+        status.values = [KeyValue(key='sim_time_s', value=f'{now:.3f}'),
+                         KeyValue(key='achieved_real_time_factor', value=f'{achieved:.3f}'),
+                         KeyValue(key='rejected_commands', value=str(self.rejected_commands)),
+                         KeyValue(key='seed', value=str(self.seed))]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = _stamp(now)
+        self.diagnostics_pub.publish(array)
+
+    def destroy_node(self) -> None:
+        """Release the renderers with the node."""
+        self.twin.close()
+        super().destroy_node()
+
+
+def spin_sim(node: SimNode, executor: SingleThreadedExecutor) -> None:
+    """Run the sim loop: handle callbacks, keep the real-time factor, tick."""
+    while rclpy.ok(context=executor.context):
+        wait = node.wall_time_until_next_tick()
+        executor.spin_once(timeout_sec=wait)
+        if node.wall_time_until_next_tick() <= 0.0:
+            node.tick()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of the `sim_node` executable."""
+    rclpy.init(args=args)
+    try:
+        node = SimNode()
+    except VisuomotorError as error:
+        print(f'sim_node: {error}', file=sys.stderr)  # noqa: T201
+        rclpy.try_shutdown()
+        return 2
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        spin_sim(node, executor)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

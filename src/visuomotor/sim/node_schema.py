@@ -1,0 +1,22 @@
+"""Parameters of the sim node (declared once; the ROS node and the graph read this)."""
+
+from __future__ import annotations
+
+from visuomotor.params import Param
+
+SIM_NODE_PARAMS = (
+    Param('scene', 'fr3', 'twin scene: a name in config/sim (fr3, ur5e) or a scene YAML path'),
+    Param('real_time_factor', 1.0, 'simulated seconds per wall-clock second; 0 runs as fast as '
+          'the host allows (everything stays correct on simulated time)', 0.0, 100.0),
+    Param('tick_s', 0.004, 'longest simulated time per loop iteration (whole physics steps); '
+          'commands take effect at tick boundaries', 0.001, 0.05),
+    Param('joint_state_rate_hz', 100.0, '/joint_states publishing rate (simulated time)',
+          1.0, 1000.0),
+    Param('image_width', 0, 'render every camera at this width (intrinsics scaled); 0 keeps '
+          'the scene file size', 0, 4096),
+    Param('image_height', 0, 'render every camera at this height; 0 keeps the scene file size',
+          0, 4096),
+    Param('seed', 0, 'task seed of the first episode (object pose, colours); ~/reset moves to '
+          'the next seed', 0, 2**31 - 1),
+    Param('world_frame', 'world', 'frame_id of the privileged /sim poses'),
+)

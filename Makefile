@@ -25,6 +25,7 @@ typecheck: setup ## mypy only
 
 bench: setup ## run the benchmarks (results in bench/results/)
 	@$(RUN) python bench/image_pipeline.py
+	@$(RUN) python bench/sim.py
 
 constraints: ## re-pin requirements/constraints.txt from the current .venv
 	@{ head -n 2 requirements/constraints.txt; .venv/bin/pip freeze --all --exclude-editable \

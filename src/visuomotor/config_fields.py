@@ -29,7 +29,9 @@ class FieldReader:
 
     def field(self, key: str) -> str:
         """The dotted path of `key` below this mapping."""
-        return f'{self.path}.{key}' if self.path else key
+        if not self.path:
+            return key
+        return f'{self.path}{key}' if key.startswith('[') else f'{self.path}.{key}'
 
     def fail(self, key: str, message: str) -> FieldError:
         """An error about `key` (to raise)."""

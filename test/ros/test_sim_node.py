@@ -12,9 +12,9 @@ from rclpy.parameter import Parameter
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Float64MultiArray
-from support import spin_until
 from trajectory_msgs.msg import JointTrajectory
 
+from support import spin_until
 from visuomotor.robots.kinematics import tcp_pose
 from visuomotor.ros.image_conversion import image_to_numpy
 from visuomotor.ros.sim_node import SimNode

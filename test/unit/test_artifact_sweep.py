@@ -10,6 +10,9 @@ import pytest
 from support import REPO
 from visuomotor.cameras.intrinsics import load_camera_info
 from visuomotor.preprocessing import Preprocessor, input_dtype, load_spec
+from visuomotor.robots.description import load_robot
+from visuomotor.robots.kinematics import tcp_pose
+from visuomotor.sim.config import load_scene
 
 DOCS = {'.md', '.txt'}
 FILES = sorted(p for folder in ('config', 'calibration', 'models')
@@ -24,6 +27,13 @@ def _check(path: Path) -> None:
         model_input = Preprocessor(spec)(frame)  # the preset works on a frame of its size
         assert model_input.shape == spec.output_shape
         assert np.isfinite(model_input).all()
+    elif relative.parts[:2] == ('config', 'robots') and path.suffix == '.yaml':
+        robot = load_robot(path)
+        assert robot.name == path.stem, 'a robot file is named after its robot'
+        assert np.isfinite(tcp_pose(robot, robot.home_rad)).all()
+    elif relative.parts[:2] == ('config', 'sim') and path.suffix == '.yaml':
+        scene = load_scene(path)
+        assert scene.cameras, 'a twin scene without cameras cannot feed a policy'
     elif relative.parts[0] == 'calibration' and path.suffix == '.yaml':
         load_camera_info(path)
     else:

@@ -4,6 +4,8 @@ Stage 1 (shared preprocessing + ROS image conversion): a camera node publishes a
 640x480 rgb8 frame as sensor_msgs/Image over DDS; a second node receives it, converts it with
 `image_to_numpy` (a zero-copy view) and runs every preprocessing preset in
 config/preprocessing on it; the before/after images are written to the output directory.
+
+Stage 2 (the twin): see visuomotor.ros.demo_twin.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 STATUS = (
     ('x', 'shared preprocessing library (numpy/OpenCV + torch twin) and ROS image conversion'),
-    (' ', 'MuJoCo twin of the FR3/UR5e with wrist and scene cameras'),
+    ('x', 'MuJoCo twin of the FR3/UR5e with wrist and scene cameras, task and scripted expert'),
     (' ', 'safety-limited controller bridge'),
     (' ', 'policy runtime (TensorRT / ONNX Runtime / PyTorch) with action chunking'),
     (' ', 'synchronized capture and crash-safe recording'),
@@ -178,4 +180,19 @@ def run_demo(out_dir: Path, report: Callable[[str], None]) -> None:
         report(f'    {spec.describe()}')
     report('  wrote:')
     for path in result.files:
+        report(f'    {path}')
+    report('')
+    report('stage 2: the MuJoCo twin over ROS 2 (simulated time), scripted expert via '
+           'JointTrajectory')
+    from visuomotor.ros.demo_twin import run_twin_stage
+    episodes = [('fr3', 0), ('fr3', 1), ('ur5e', 0)]
+    figures, files = run_twin_stage(out_dir, episodes)
+    for f in figures:
+        report(f'  {f.scene} seed {f.seed}: {"success" if f.success else "FAILED"} after '
+               f'{f.sim_s:.1f} s simulated in {f.wall_s:.1f} s wall '
+               f'({f.sim_s / f.wall_s:.1f}x real time), {f.frames} camera frames over DDS')
+    successes = sum(f.success for f in figures)
+    report(f'  success rate: {successes}/{len(figures)}')
+    report('  wrote:')
+    for path in files:
         report(f'    {path}')

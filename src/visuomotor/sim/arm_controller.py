@@ -65,7 +65,7 @@ class ArmController:
         start, points = validate_trajectory(command, self.robot.joint_names, self._lower,
                                             self._upper, now_s)
         before = self.sample(now_s)
-        self._trajectory = ActiveTrajectory(start, points, before)
+        self._trajectory = ActiveTrajectory(start, points, before, now_s)
         self.mode = 'trajectory'
 
     def command_positions(self, values: Sequence[float], now_s: float) -> None:

@@ -108,7 +108,7 @@ class BoardConfig:
     """
 
     mount: str = 'world'
-    xyz_m: tuple[float, float, float] = (0.35, 0.1, 0.001)
+    xyz_m: tuple[float, float, float] = (0.35, 0.1, 0.002)
     rpy_deg: tuple[float, float, float] = (180.0, 0.0, 0.0)
     squares: tuple[int, int] = (5, 7)
     square_m: float = 0.03

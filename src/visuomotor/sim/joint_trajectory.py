@@ -7,7 +7,11 @@ Follows ros2_controllers' JointTrajectoryController topic interface
 * header.stamp zero means "start now"; a non-zero stamp whose last point lies in the past is
   rejected;
 * before the first point, the controller interpolates from the state it was commanding when
-  the trajectory arrived (`open_loop_control` behaviour, so a replacement never jumps);
+  the trajectory arrived, anchored at the arrival time (`open_loop_control` behaviour), to
+  the first point at start + time_from_start: a replacement never jumps, whether its stamp is
+  0, in the future (motion starts on arrival, as in ROS 2) or slightly in the past. Only when
+  the first point itself already lies in the past does the sample land on a later segment
+  (the same jump ROS 2 makes);
 * between points: positions only -> linear, positions + velocities -> cubic Hermite,
   positions + velocities + accelerations -> quintic; after the last point it holds it;
 * a message is validated before anything changes: joint names (all arm joints, any order,
@@ -169,10 +173,11 @@ class ActiveTrajectory:
     """A validated trajectory being executed, anchored at its start time."""
 
     def __init__(self, start_s: float, points: list[TrajectoryPoint],
-                 state_before: SampledState) -> None:
+                 state_before: SampledState, arrival_s: float | None = None) -> None:
         self.start_s = start_s
         self.points = points
         self.state_before = state_before
+        self.arrival_s = start_s if arrival_s is None else arrival_s
 
     @property
     def end_s(self) -> float:
@@ -182,12 +187,12 @@ class ActiveTrajectory:
     def sample(self, t: float) -> SampledState:
         """Commanded state at absolute time `t`."""
         first = self.points[0]
-        if t <= self.start_s:
+        first_s = self.start_s + first.time_from_start_s
+        if t <= self.arrival_s and t < first_s:
             return SampledState(self.state_before.positions, np.zeros_like(first.positions),
                                 np.zeros_like(first.positions))
-        if t < self.start_s + first.time_from_start_s:
-            return _interpolate(t, self.start_s, self.state_before,
-                                self.start_s + first.time_from_start_s, first)
+        if t < first_s and self.arrival_s < first_s:
+            return _interpolate(t, self.arrival_s, self.state_before, first_s, first)
         for previous, point in zip(self.points[:-1], self.points[1:], strict=True):
             t1 = self.start_s + point.time_from_start_s
             if t < t1:

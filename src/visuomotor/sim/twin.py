@@ -128,7 +128,11 @@ class Twin:
         mujoco.mj_forward(self.model, self.data)
 
     def step(self, duration_s: float) -> None:
-        """Advance simulated time by `duration_s` (rounded to whole physics steps)."""
+        """Advance simulated time by `duration_s`, rounded to whole physics steps.
+
+        A duration under half a step does nothing: pass multiples of `timestep_s`
+        (Stepper does).
+        """
         steps = max(int(round(duration_s / self.timestep_s)), 0)
         for _ in range(steps):
             self._apply_controls()

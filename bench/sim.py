@@ -57,15 +57,18 @@ def sim_loop(scene: SceneConfig, sim_seconds: float) -> dict[str, float]:
         expert = make_expert(twin)
         frames = 0
         next_action = 0.0
+        finished_s = 0.0  # simulated time of earlier episodes (each reset restarts at 0)
+        episode = 0
         twin.render()
         start = time.perf_counter()
-        while twin.time_s < sim_seconds:
+        while finished_s + twin.time_s < sim_seconds:
             if twin.time_s + 1e-9 >= next_action:
                 if expert.done:
-                    task.apply(twin, task.sample(int(twin.time_s * 1000)))
+                    finished_s += twin.time_s
+                    episode += 1
+                    task.apply(twin, task.sample(episode))
                     stepper.restart()
                     expert = make_expert(twin)
-                    sim_seconds -= twin.time_s
                     next_action = 0.0
                 action = expert.act(observe(twin, task))
                 twin.controller.command_trajectory(action.trajectory, twin.time_s)
@@ -73,7 +76,7 @@ def sim_loop(scene: SceneConfig, sim_seconds: float) -> dict[str, float]:
                 next_action += 0.1
             frames += len(stepper.tick().images)
         wall = time.perf_counter() - start
-    simulated = sim_seconds
+    simulated = finished_s + twin.time_s
     return {'real_time_factor': simulated / wall,
             'physics_steps_per_s': simulated / scene.timestep_s / wall,
             'camera_frames_per_s': frames / wall, 'wall_s': wall, 'sim_s': simulated}

@@ -44,8 +44,10 @@ def _check_install(install: Path, *, fresh: bool) -> None:
     assert (share / 'package.xml').is_file()
     assert (prefix / 'share' / 'ament_index' / 'resource_index' / 'packages' /
             'visuomotor').is_file()
-    script = prefix / 'lib' / 'visuomotor' / 'visuomotor'
-    assert script.is_file() and os.access(script, os.X_OK)
+    # `ros2 run visuomotor <executable>` and launch_ros Node(executable=...) look here.
+    for executable in ('visuomotor', 'sim_node'):
+        script = prefix / 'lib' / 'visuomotor' / executable
+        assert script.is_file() and os.access(script, os.X_OK), f'lib/visuomotor/{executable}'
     for folder in SHARED:
         source = {p.relative_to(REPO / folder) for p in (REPO / folder).rglob('*')
                   if p.is_file() and not p.name.startswith('.') and '__pycache__' not in p.parts}

@@ -105,7 +105,7 @@ def _episode(context: Context, scene: str, seed: int, frames_every_s: float,
 
 def _label(image: npt.NDArray[np.uint8], text: str) -> npt.NDArray[np.uint8]:
     big = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
-    bgr = np.ascontiguousarray(big[..., ::-1])
+    bgr: npt.NDArray[np.uint8] = np.ascontiguousarray(big[..., ::-1], dtype=np.uint8)
     cv2.putText(bgr, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1,
                 cv2.LINE_AA)
     return bgr

@@ -177,3 +177,29 @@ def test_scripted_expert_solves_the_task_over_dds(sim):
     assert node.task.success(twin)
     tcp = tcp_pose(twin.robot, twin.arm_positions())
     assert np.all(np.isfinite(tcp))
+
+
+def test_real_time_mode_waits_for_the_wall_clock_and_free_mode_does_not(ros_context):
+    paced = SimNode(context=ros_context, parameter_overrides=[
+        Parameter('real_time_factor', value=1.0)])
+    try:
+        for _ in range(250):  # 1 s of simulated time, far faster than the wall clock
+            paced.tick()
+        # Ahead of the wall clock by most of a second: the loop must wait, not tick.
+        assert paced.wall_time_until_next_tick() > 0.5
+    finally:
+        paced.destroy_node()
+    free = SimNode(context=ros_context, parameter_overrides=[
+        Parameter('real_time_factor', value=0.0)])
+    try:
+        for _ in range(250):
+            free.tick()
+        assert free.wall_time_until_next_tick() == 0.0
+    finally:
+        free.destroy_node()
+
+
+def test_sim_node_refuses_use_sim_time(ros_context):
+    from visuomotor.errors import VisuomotorError
+    with pytest.raises(VisuomotorError, match='use_sim_time:=false'):
+        SimNode(context=ros_context, parameter_overrides=[Parameter('use_sim_time', value=True)])

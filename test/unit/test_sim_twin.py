@@ -422,3 +422,37 @@ def test_reset_puts_the_arm_where_asked_and_refuses_positions_outside_the_limits
     np.testing.assert_array_equal(twin.controller.sample(0.0).positions, q)
     with pytest.raises(ValueError, match='outside the limits'):
         twin.reset(arm_positions=arm.upper_rad + 0.1)
+
+
+@pytest.mark.parametrize('rig', RIGS)
+def test_board_held_by_the_gripper_is_where_forward_kinematics_says(rig: str,
+                                                                    make_twin: MakeTwin) -> None:
+    """Eye-to-hand ground truth: a board on the hand, seen by the scene camera, sits at
+    base @ FK(q) @ mount pose, and its corners project where camera_info says."""
+    from visuomotor.robots.transforms import rpy_from_matrix
+    from visuomotor.sim.config import look_at
+
+    base = load_scene(rig).with_resolution(640, 480)
+    probe = make_twin(base)
+    camera = probe.camera_pose_world('scene_camera')[:3, 3]
+    tcp = probe.tcp_pose_fk()[:3, 3]
+    # Board frame: z away from the camera (the printed face looks at it), centred ahead of
+    # the fingertips.
+    size = board_size_m(SCENE_BOARD)
+    centre = tcp + (camera - tcp) / np.linalg.norm(camera - tcp) * 0.08
+    facing = look_at(tuple(camera), tuple(centre))  # a frame at the camera, z towards centre
+    board_world = facing @ translation(-size[0] / 2, -size[1] / 2, 0.0)
+    board_world[:3, 3] += centre - camera  # moved from the camera to the board centre
+    flange_world = probe.base_pose @ flange_pose(probe.robot, probe.arm_positions())
+    in_flange = invert(flange_world) @ board_world
+    board = dataclasses.replace(
+        SCENE_BOARD, mount='hand', xyz_m=tuple(in_flange[:3, 3]),
+        rpy_deg=tuple(math.degrees(a) for a in rpy_from_matrix(in_flange)))
+    twin = make_twin(dataclasses.replace(base, board=board))
+    clear_the_board(twin)
+    twin.step(0.2)
+    expected = twin.base_pose @ flange_pose(twin.robot, twin.arm_positions()) @ board.pose()
+    np.testing.assert_allclose(twin.body_pose('board'), expected, atol=1e-6)
+    image = twin.render(['scene_camera'])['scene_camera']
+    errors = reprojection_errors(twin, 'scene_camera', board, image)
+    assert errors.mean() < 0.3 and errors.max() < 1.0, errors

@@ -95,7 +95,9 @@ class SimNode(Node):
                                                          sensor_qos) for c in scene.cameras}
         self.info_pubs = {c.name: self.create_publisher(CameraInfo, f'{c.name}/camera_info',
                                                         sensor_qos) for c in scene.cameras}
-        self._infos = {c.name: c.intrinsics() for c in scene.cameras}
+        # Built once; each frame only restamps it (rclpy serialises inside publish()).
+        self._infos = {c.name: intrinsics_to_camera_info(
+            c.intrinsics(), frame_id=f'{c.name}_optical_frame') for c in scene.cameras}
         self._image_msgs: dict[str, Image] = {}
         controllers = robot.controllers
         self.create_subscription(JointTrajectory, f'/{controllers.trajectory}/joint_trajectory',
@@ -188,8 +190,9 @@ class SimNode(Node):
             self._image_msgs[name] = numpy_to_image(image, 'rgb8', stamp=capture,
                                                     frame_id=frame_id, out=out)
             self.image_pubs[name].publish(self._image_msgs[name])
-            self.info_pubs[name].publish(intrinsics_to_camera_info(
-                self._infos[name], stamp=capture, frame_id=frame_id))
+            info = self._infos[name]
+            info.header.stamp = capture
+            self.info_pubs[name].publish(info)
         if now >= self._next_diagnostics:
             self._publish_diagnostics(now)
             self._next_diagnostics = now + 1.0

@@ -178,20 +178,21 @@ def build_mjcf(config: SceneConfig) -> tuple[str, dict[str, bytes]]:
                    + (board_body if config.board and config.board.mount == 'hand' else '')
                    + '</body>')
     base_radius = robot.link_radius_m * 1.25
+    base_geoms = (f'<geom class="arm" type="cylinder" size="{base_radius:.4f} 0.02" '
+                  f'pos="0 0 0.02" rgba="{_vec(robot.joint_color_rgba)}"/>')
+    first_joint = chain.joint_offsets[0][:3, 3]
+    if np.linalg.norm(first_joint) > 1e-6:  # Franka: a column up to joint 1; UR: none
+        base_geoms += (f'<geom class="arm" type="capsule" '
+                       f'size="{robot.link_radius_m * 0.9:.4f}" fromto="0 0 0 '
+                       f'{_vec(first_joint)}" rgba="{_vec(robot.color_rgba)}"/>')
     arm_xml = (f'<body name="{names.prefix}_base" {_pose_attrs(config.base_pose())}>'
-               f'<geom class="arm" type="cylinder" size="{base_radius:.4f} 0.02" pos="0 0 0.02" '
-               f'rgba="{_vec(robot.joint_color_rgba)}"/>'
-               + ''.join(
-                   f'<geom class="arm" type="capsule" size="{robot.link_radius_m * 0.9:.4f}" '
-                   f'fromto="0 0 0 {_vec(chain.joint_offsets[0][:3, 3])}" '
-                   f'rgba="{_vec(robot.color_rgba)}"/>'
-                   for _ in [0] if np.linalg.norm(chain.joint_offsets[0][:3, 3]) > 1e-6)
-               + body_xml + flange_body + closing + '</body>')
+               + base_geoms + body_xml + flange_body + closing + '</body>')
 
-    actuators = ''.join(
-        f'<position name={quoteattr(j.name)} joint={quoteattr(j.name)} '
-        f'kp="{_joint_gain(j.max_effort_nm)[0]!r}" kv="{_joint_gain(j.max_effort_nm)[1]!r}" '
-        f'forcerange="{-j.max_effort_nm!r} {j.max_effort_nm!r}"/>' for j in robot.joints)
+    actuators = ''
+    for joint, (kp, kv) in zip(robot.joints, joint_gains(robot), strict=True):
+        actuators += (f'<position name={quoteattr(joint.name)} joint={quoteattr(joint.name)} '
+                      f'kp="{kp!r}" kv="{kv!r}" forcerange="{-joint.max_effort_nm!r} '
+                      f'{joint.max_effort_nm!r}"/>')
     finger_left, finger_right = robot.gripper.joint_names
     actuators += (f'<position name="{names.gripper_actuator}" joint={quoteattr(finger_left)} '
                   f'kp="2000" kv="40" ctrlrange="0 {robot.gripper.max_width_m / 2!r}" '
@@ -269,7 +270,13 @@ def build_mjcf(config: SceneConfig) -> tuple[str, dict[str, bytes]]:
     return xml, assets
 
 
-def _joint_gain(effort_nm: float) -> tuple[float, float]:
-    """Position-servo stiffness and damping of one arm joint, scaled by its size."""
-    kp = 60.0 * effort_nm
-    return kp, 2.0 * math.sqrt(kp * 0.5)
+def joint_gains(robot: RobotDescription) -> list[tuple[float, float]]:
+    """Position-servo (stiffness, damping) per arm joint, scaled by the joint's size.
+
+    The twin feeds velocity forward through the same numbers (kv / kp).
+    """
+    gains = []
+    for joint in robot.joints:
+        kp = 60.0 * joint.max_effort_nm
+        gains.append((kp, 2.0 * math.sqrt(kp * 0.5)))
+    return gains

@@ -28,7 +28,7 @@ from visuomotor.robots.transforms import (
 )
 from visuomotor.sim.arm_controller import ArmController
 from visuomotor.sim.config import SceneConfig
-from visuomotor.sim.scene import OPTICAL_TO_MUJOCO, SceneNames, _joint_gain, build_mjcf
+from visuomotor.sim.scene import OPTICAL_TO_MUJOCO, SceneNames, build_mjcf, joint_gains
 
 Image = npt.NDArray[np.uint8]
 
@@ -73,8 +73,7 @@ class Twin:
         self._finger_dof = np.array([model.joint(n).dofadr[0] for n in fingers])
         self._arm_actuators = np.array([model.actuator(n).id for n in self.robot.joint_names])
         self._gripper_actuator = model.actuator(self.names.gripper_actuator).id
-        gains = [_joint_gain(j.max_effort_nm) for j in self.robot.joints]
-        self._velocity_feedforward = np.array([kv / kp for kp, kv in gains])
+        self._velocity_feedforward = np.array([kv / kp for kp, kv in joint_gains(self.robot)])
         object_joint = model.joint(self.names.object_joint)
         self._object_qpos = int(object_joint.qposadr[0])
         self._object_dof = int(object_joint.dofadr[0])

@@ -1,0 +1,204 @@
+"""The per-tick joint command limiter (pure numpy; time is an argument).
+
+One call turns a finite target (validated upstream) into the next command, continuous from
+the previous one. In order:
+
+1. clamp the target to the joint envelope (vendor limits minus the hard margin);
+2. scale the requested velocity by ONE factor so every joint is within its cap, where the cap
+   toward a limit shrinks as v_cap * sqrt(distance / slowdown zone) (direction preserved);
+3. scale by one factor again so the TCP's linear and angular speed stay under the Cartesian
+   caps, and its speed toward each workspace wall shrinks the same way near the wall
+   (forward kinematics of the candidate, the twin's FK module);
+4. move from the previous commanded velocity toward that velocity by one uniform step no
+   larger than a_cap * dt on any joint (the acceleration cap; the output velocity is a convex
+   combination of two admissible velocities, so the caps still hold);
+5. verify the result with FK; if the Cartesian caps or the box are still violated (the
+   linearisation in step 3 missed), shrink along the same line, and only if the previous
+   velocity itself is inadmissible there, toward rest (flagged `cartesian_override`).
+
+Compliant input passes bit-identically; the output never moves a joint faster than both the
+request and the previous command; no operation can turn a finite input into NaN.
+Priorities when the caps conflict: joint envelope and workspace box, then velocity caps, then
+the acceleration cap. The slowdown zone is validated (profile.py) to be long enough to brake
+within the acceleration cap, so in practice the acceleration cap holds too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from visuomotor.robots.kinematics import TcpKinematics
+from visuomotor.safety.profile import SafetyLimits
+from visuomotor.safety.workspace import WorkspaceBox
+
+Vector = npt.NDArray[np.float64]
+
+#: Relative slack when comparing with a cap (floating-point rounding, not tolerance).
+_SLACK = 1e-9
+#: Scaling lands this far under a Cartesian cap so the linearisation rarely overshoots.
+_HEADROOM = 0.98
+
+
+@dataclass(frozen=True)
+class CommandState:
+    """The last command sent: positions, velocity and the TCP pose at those positions."""
+
+    q: Vector
+    v: Vector
+    tcp: Vector
+
+
+@dataclass(frozen=True)
+class LimitResult:
+    """The limited command and why it differs from the target (empty reasons: identical)."""
+
+    state: CommandState
+    reasons: tuple[str, ...]
+
+
+class Limiter:
+    """Stateless limiter for one robot, one tier and one workspace box."""
+
+    def __init__(self, limits: SafetyLimits, workspace: WorkspaceBox,
+                 kinematics: TcpKinematics) -> None:
+        self.limits = limits
+        self.box = workspace
+        self.fk = kinematics
+
+    def seed(self, q: Vector) -> CommandState:
+        """A state at rest at `q` (arming, acknowledging, holding the measured pose)."""
+        positions = np.array(q, dtype=np.float64)
+        return CommandState(positions, np.zeros_like(positions), self.fk.pose(positions))
+
+    # -- joint space ------------------------------------------------------------------------
+
+    def joint_caps(self, q: Vector, dt: float) -> tuple[Vector, Vector]:
+        """Speed caps toward the upper and the lower limit at `q` (slowdown zone applied)."""
+        lim = self.limits
+        d_hi = np.maximum(lim.upper_rad - q, 0.0)
+        d_lo = np.maximum(q - lim.lower_rad, 0.0)
+        zone = lim.slowdown_zone_rad
+        cap_hi = lim.velocity_rad_s * np.minimum(1.0, np.sqrt(d_hi / zone))
+        cap_lo = lim.velocity_rad_s * np.minimum(1.0, np.sqrt(d_lo / zone))
+        return np.minimum(cap_hi, d_hi / dt), np.minimum(cap_lo, d_lo / dt)
+
+    # -- Cartesian --------------------------------------------------------------------------
+
+    def cartesian_ratio(self, tcp_prev: Vector, tcp_new: Vector, dt: float) -> float:
+        """How far a TCP move exceeds the Cartesian caps (<= 1: within them).
+
+        The largest of: linear speed / cap, angular speed / cap, and per wall the displacement
+        toward it / the displacement its slowdown curve allows this tick.
+        """
+        lim, box = self.limits, self.box
+        p0, p1 = tcp_prev[:3, 3], tcp_new[:3, 3]
+        dp = p1 - p0
+        ratio = math.sqrt(float(dp @ dp)) / (lim.tcp_linear_m_s * dt)
+        cos_angle = (float(np.sum(tcp_prev[:3, :3] * tcp_new[:3, :3])) - 1.0) / 2.0
+        angle = math.acos(min(1.0, max(-1.0, cos_angle)))
+        ratio = max(ratio, angle / (lim.tcp_angular_rad_s * dt))
+        zone = box.slowdown_zone_m
+        for axis in range(3):
+            step = float(dp[axis])
+            if step == 0.0:
+                continue
+            distance = float(box.max_xyz_m[axis] - p0[axis]) if step > 0 else \
+                float(p0[axis] - box.min_xyz_m[axis])
+            if distance <= 0.0:
+                return math.inf  # on or beyond the wall: no motion toward it at all
+            allowed = min(lim.tcp_linear_m_s * min(1.0, math.sqrt(distance / zone)) * dt,
+                          distance)
+            ratio = max(ratio, abs(step) / allowed)
+        return ratio
+
+    # -- the step ---------------------------------------------------------------------------
+
+    def step(self, prev: CommandState, target: Vector, dt: float) -> LimitResult:
+        """The next command toward `target` (finite, robot joint order) after `dt` seconds."""
+        lim = self.limits
+        reasons: list[str] = []
+        q = prev.q
+        q_target = np.minimum(np.maximum(target, lim.lower_rad), lim.upper_rad)
+        if not np.array_equal(q_target, target):
+            reasons.append('position_clamped')
+        v_want = (q_target - q) / dt
+        cap_hi, cap_lo = self.joint_caps(q, dt)
+
+        # 2. one uniform factor for the joint caps.
+        speed = np.abs(v_want)
+        cap = np.where(v_want > 0, cap_hi, cap_lo)
+        over = speed > cap * (1.0 + _SLACK)
+        scale = 1.0
+        if np.any(over):
+            scale = float(np.min(cap[over] / speed[over]))
+            slowed = np.any(over & (cap < lim.velocity_rad_s))
+            reasons.append('slowdown' if slowed else 'velocity_scaled')
+        v1 = v_want * scale
+
+        # 3. one uniform factor for the Cartesian caps (FK of the candidate).
+        q1 = q_target if scale == 1.0 else self._positions(q, v1, dt)
+        tcp1 = self.fk.pose(q1)
+        ratio = self.cartesian_ratio(prev.tcp, tcp1, dt)
+        v2 = v1
+        if ratio > 1.0 + _SLACK:
+            v2 = v1 * (_HEADROOM / ratio if math.isfinite(ratio) else 0.0)
+            reasons.append('cartesian_scaled')
+
+        # 4. the acceleration cap: one uniform step from the previous velocity toward v2.
+        base = np.minimum(np.maximum(prev.v, -cap_lo), cap_hi)
+        budget = np.maximum(lim.acceleration_rad_s2 * dt - np.abs(base - prev.v), 0.0)
+        change = v2 - base
+        size = np.abs(change)
+        limited = size > budget * (1.0 + _SLACK) + 1e-15
+        fraction = 1.0
+        if np.any(limited):
+            fraction = float(np.min(budget[limited] / size[limited]))
+            reasons.append('acceleration_limited')
+        v3 = base + change * fraction
+        if not reasons:
+            return LimitResult(CommandState(q_target, v_want, tcp1), ())
+        if fraction == 1.0 and v2 is v1 and np.array_equal(base + change, v1):
+            # Only the joint caps acted: tcp1 is already the pose of this command.
+            return LimitResult(CommandState(q1, v1, tcp1),
+                               tuple(reasons))
+
+        q3, tcp3 = self._advance(q, v3, dt)
+        if self.cartesian_ratio(prev.tcp, tcp3, dt) > 1.0 + _SLACK:
+            v3, q3, tcp3 = self._shrink(prev, base, v3, dt, reasons)
+        return LimitResult(CommandState(q3, v3, tcp3), tuple(reasons))
+
+    def _positions(self, q: Vector, v: Vector, dt: float) -> Vector:
+        return np.minimum(np.maximum(q + v * dt, self.limits.lower_rad), self.limits.upper_rad)
+
+    def _advance(self, q: Vector, v: Vector, dt: float) -> tuple[Vector, Vector]:
+        q_new = self._positions(q, v, dt)
+        return q_new, self.fk.pose(q_new)
+
+    def _shrink(self, prev: CommandState, base: Vector, v3: Vector, dt: float,
+                reasons: list[str]) -> tuple[Vector, Vector, Vector]:
+        """Largest admissible velocity on the segment base -> v3, else on 0 -> base."""
+        def admissible(v: Vector) -> tuple[bool, Vector, Vector]:
+            q_new, tcp = self._advance(prev.q, v, dt)
+            return self.cartesian_ratio(prev.tcp, tcp, dt) <= 1.0 + _SLACK, q_new, tcp
+
+        ok = admissible(base)[0]
+        start, end = (base, v3) if ok else (np.zeros_like(base), base)
+        if not ok:
+            reasons.append('cartesian_override')
+        best = (start, *self._advance(prev.q, start, dt))
+        low, high = 0.0, 1.0
+        for _ in range(16):
+            mid = (low + high) / 2.0
+            candidate = start + (end - start) * mid
+            ok_mid, q_mid, tcp_mid = admissible(candidate)
+            if ok_mid:
+                low, best = mid, (candidate, q_mid, tcp_mid)
+            else:
+                high = mid
+        if 'cartesian_scaled' not in reasons:
+            reasons.append('cartesian_scaled')
+        return best

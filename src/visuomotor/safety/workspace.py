@@ -1,0 +1,95 @@
+"""The workspace box the TCP must stay in (pure). There is no default: a cell is measured.
+
+A box is given in the robot's base frame (the frame forward kinematics uses) in a YAML file
+under config/workspaces/ or anywhere else; the bridge refuses to arm without one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from visuomotor.config_fields import FieldReader, read_yaml
+from visuomotor.errors import FieldError
+from visuomotor.paths import share_dir
+
+Vector = npt.NDArray[np.float64]
+
+
+class WorkspaceError(FieldError):
+    """A workspace box file is missing or invalid."""
+
+
+@dataclass(frozen=True)
+class WorkspaceBox:
+    """An axis-aligned box in the robot base frame.
+
+    Attributes:
+        robot: the robot name the box was measured for.
+        frame: the robot base frame's name (documentation; FK's base frame).
+        min_xyz_m, max_xyz_m: corners, metres.
+        slowdown_zone_m: inside this distance from a wall, TCP speed toward it is capped at
+            v_cap * sqrt(distance / zone).
+        source: where the box comes from (file path).
+    """
+
+    robot: str
+    frame: str
+    min_xyz_m: Vector
+    max_xyz_m: Vector
+    slowdown_zone_m: float
+    source: str
+
+    def contains(self, point: Vector, tolerance_m: float = 0.0) -> bool:
+        """Whether `point` (base frame) is inside the box."""
+        return bool(np.all(point >= self.min_xyz_m - tolerance_m)
+                    and np.all(point <= self.max_xyz_m + tolerance_m))
+
+    def describe(self) -> str:
+        """The box as text for log lines."""
+        lo, hi = self.min_xyz_m, self.max_xyz_m
+        return (f'x [{lo[0]:.3f}, {hi[0]:.3f}] y [{lo[1]:.3f}, {hi[1]:.3f}] '
+                f'z [{lo[2]:.3f}, {hi[2]:.3f}] m in {self.frame}')
+
+
+def workspace_from_dict(data: object, source: str = 'workspace') -> WorkspaceBox:
+    """Build and validate a box from parsed YAML."""
+    reader = FieldReader(data, '', WorkspaceError)
+    reader.unknown({'robot', 'frame', 'min_xyz_m', 'max_xyz_m', 'slowdown_zone_m'})
+    lo = np.array(reader.numbers('min_xyz_m', 3))
+    hi = np.array(reader.numbers('max_xyz_m', 3))
+    zone = reader.number('slowdown_zone_m', positive=True)
+    for axis, name in enumerate('xyz'):
+        if hi[axis] - lo[axis] <= 2.0 * zone:
+            raise WorkspaceError('max_xyz_m', f'{name} range [{lo[axis]}, {hi[axis]}] m must be '
+                                 f'wider than two slowdown zones ({2 * zone} m)')
+    return WorkspaceBox(robot=reader.text('robot'), frame=reader.text('frame'), min_xyz_m=lo,
+                        max_xyz_m=hi, slowdown_zone_m=zone, source=source)
+
+
+def load_workspace(name_or_path: str | Path) -> WorkspaceBox:
+    """A box by name (a file in config/workspaces) or path.
+
+    Raises:
+        WorkspaceError: empty name (no default box), unknown name or an invalid file.
+    """
+    text = str(name_or_path)
+    if not text:
+        raise WorkspaceError('workspace', 'no workspace box is configured, and there is no '
+                             'default: measure the cell and give a file with min_xyz_m / '
+                             'max_xyz_m in the robot base frame (see config/workspaces/)')
+    path = Path(text)
+    if not text.endswith(('.yaml', '.yml')):
+        path = share_dir() / 'config' / 'workspaces' / f'{text}.yaml'
+        if not path.is_file():
+            known = sorted(p.stem for p in path.parent.glob('*.yaml'))
+            raise WorkspaceError('workspace', f'unknown workspace {text!r}; known: {known}, or '
+                                 f'give a YAML file path')
+    data = read_yaml(path, WorkspaceError, 'workspace')
+    try:
+        return workspace_from_dict(data, str(path))
+    except WorkspaceError as error:
+        raise WorkspaceError(f'{path}: {error.field}', str(error).split(': ', 1)[1]) from None

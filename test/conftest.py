@@ -10,4 +10,7 @@ from hypothesis import HealthCheck, settings
 settings.register_profile('ci', derandomize=True, max_examples=200, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile('dev', max_examples=1000, deadline=None)
+# `soak` (make soak): the safety property tests at 100k generated cases each.
+settings.register_profile('soak', max_examples=100_000, deadline=None,
+                          suppress_health_check=list(HealthCheck))
 settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE', 'ci'))

@@ -57,6 +57,7 @@ setup(
         'console_scripts': [
             'visuomotor = visuomotor.cli:main',
             'sim_node = visuomotor.ros.sim_node:main',
+            'safety_bridge = visuomotor.ros.bridge_node:main',
         ],
     },
 )

@@ -45,7 +45,7 @@ def _check_install(install: Path, *, fresh: bool) -> None:
     assert (prefix / 'share' / 'ament_index' / 'resource_index' / 'packages' /
             'visuomotor').is_file()
     # `ros2 run visuomotor <executable>` and launch_ros Node(executable=...) look here.
-    for executable in ('visuomotor', 'sim_node'):
+    for executable in ('visuomotor', 'sim_node', 'safety_bridge'):
         script = prefix / 'lib' / 'visuomotor' / executable
         assert script.is_file() and os.access(script, os.X_OK), f'lib/visuomotor/{executable}'
     for folder in SHARED:

@@ -43,6 +43,10 @@ from visuomotor.sim.task import PickPlaceTask
 from visuomotor.sim.twin import Twin
 
 
+#: Wall-clock seconds the loop may lag its real-time factor before it stops catching up.
+MAX_PACING_DEBT_S = 0.02
+
+
 def _stamp(seconds: float) -> Time:
     return ns_to_stamp(int(round(seconds * 1e9)))
 
@@ -110,6 +114,7 @@ class SimNode(Node):
         self.rejected_commands = 0
         self._wall_start = time.monotonic()
         self._sim_start = self.twin.time_s
+        self._pace_wall, self._pace_sim = self._wall_start, self._sim_start
         self._next_diagnostics = 0.0
         self.get_logger().info(
             f'twin {robot.name} ({scene.source}): cameras {list(self.image_pubs)}, commands on '
@@ -151,6 +156,7 @@ class SimNode(Node):
         self.stepper.restart()
         self._wall_start = time.monotonic()
         self._sim_start = self.twin.time_s
+        self._pace_wall, self._pace_sim = self._wall_start, self._sim_start
         response.success = True
         response.message = f'reset to seed {self.seed}; simulated time restarts at 0'
         return response
@@ -161,9 +167,15 @@ class SimNode(Node):
         """Seconds to wait before the next tick keeps the real-time factor (0: now)."""
         if self.real_time_factor <= 0:
             return 0.0
-        due = self._wall_start + (self.twin.time_s + self.stepper.tick_s - self._sim_start) \
+        now = time.monotonic()
+        due = self._pace_wall + (self.twin.time_s + self.stepper.tick_s - self._pace_sim) \
             / self.real_time_factor
-        return max(due - time.monotonic(), 0.0)
+        if due < now - MAX_PACING_DEBT_S:
+            # Fell behind (a slow render, a GC pause): slow the simulated clock down instead
+            # of bursting ticks, which would starve every subscriber on simulated time.
+            self._pace_wall, self._pace_sim = now, self.twin.time_s
+            return 0.0
+        return max(due - now, 0.0)
 
     def tick(self) -> None:
         """Advance one tick and publish what is due."""

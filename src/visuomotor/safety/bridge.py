@@ -113,10 +113,12 @@ class Decision:
     raw: Vector | None
     limited: Vector | None
     reasons: tuple[str, ...]
+    since_command_s: float = math.inf
 
     def as_dict(self) -> dict[str, object]:
-        """JSON-ready form."""
-        return {'t': round(self.time_s, 6), 'state': self.state,
+        """JSON-ready form (`since_command`: seconds since the last valid command)."""
+        since = round(self.since_command_s, 6) if math.isfinite(self.since_command_s) else None
+        return {'t': round(self.time_s, 6), 'state': self.state, 'since_command': since,
                 'raw': None if self.raw is None else [round(float(v), 6) for v in self.raw],
                 'limited': None if self.limited is None else
                 [round(float(v), 6) for v in self.limited],
@@ -339,14 +341,16 @@ class SafetyBridge:
             return None, None
         if self.state is State.HOLDING or chunk is None:
             return (Setpoint(command.q, command.v, dt),
-                    Decision(now_s, self.state.value, None, command.q, ()))
+                    Decision(now_s, self.state.value, None, command.q, (),
+                             now_s - self._last_valid_s))
         raw = self._raw_target(chunk, command, now_s, dt)
         result = limiter.step(command, raw, dt)
         for reason in result.reasons:
             self.counters.add(f'limited_{reason}')
         self._command = result.state
         return (self._moving_setpoint(result.state, dt),
-                Decision(now_s, self.state.value, raw, result.state.q, result.reasons))
+                Decision(now_s, self.state.value, raw, result.state.q, result.reasons,
+                         now_s - self._last_valid_s))
 
     # -- internals --------------------------------------------------------------------------
 
@@ -385,7 +389,8 @@ class SafetyBridge:
                         self.limits.upper_rad)
             self._command = CommandState(q, v, command.tcp)
             return (self._moving_setpoint(self._command, dt),
-                    Decision(now_s, self.state.value, None, q, ('stopping',)))
+                    Decision(now_s, self.state.value, None, q, ('stopping',),
+                             now_s - self._last_valid_s))
         # At rest: hold the measured pose (never a stored one); with no fresh measurement
         # (the fault may be about exactly that), hold where the command stopped.
         fresh = self._measured.q is not None and \
@@ -394,7 +399,8 @@ class SafetyBridge:
                                  else command.q)
         self._command = held
         setpoint = Setpoint(held.q, held.v, self.timing.hold_settle_s)
-        decision = Decision(now_s, self.state.value, None, held.q, ('hold_measured',))
+        decision = Decision(now_s, self.state.value, None, held.q, ('hold_measured',),
+                            now_s - self._last_valid_s)
         if self.state is State.FAULT:
             self._held_after_fault = True
             self._event(now_s, 'error', f'stopped; holding the measured pose. Fault latched: '

@@ -1,0 +1,63 @@
+"""Bridge setpoints -> the message of each controller interface a safety profile can name.
+
+joint_trajectory (ros2_control joint_trajectory_controller; franka_ros2's fr3_arm_controller,
+    UR's scaled/joint_trajectory_controller): a JointTrajectory stamped 0 ("start on
+    arrival") with the setpoint (positions + velocities: cubic interpolation in the controller)
+    and the braking tail, so the controller decelerates on its own if the bridge goes quiet.
+forward_position (forward_command_controller): the setpoint positions as Float64MultiArray;
+    requires the driver's own rate limiting (checked by the profile).
+cartesian_pose (a Cartesian impedance/compliance controller): the setpoint's TCP pose from
+    forward kinematics as PoseStamped in the robot's base frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from std_msgs.msg import Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from visuomotor.robots.kinematics import TcpKinematics
+from visuomotor.robots.transforms import quat_from_matrix
+from visuomotor.ros.trajectory_conversion import s_to_duration
+from visuomotor.safety.bridge import Setpoint
+
+
+def setpoint_to_trajectory(setpoint: Setpoint, joint_names: Sequence[str]) -> JointTrajectory:
+    """The setpoint (and its braking tail) as a JointTrajectory starting on arrival."""
+    msg = JointTrajectory()
+    msg.joint_names = list(joint_names)
+    point = JointTrajectoryPoint()
+    point.time_from_start = s_to_duration(setpoint.time_from_now_s)
+    point.positions = setpoint.positions.tolist()
+    point.velocities = setpoint.velocities.tolist()
+    msg.points.append(point)
+    if setpoint.tail_positions is not None:
+        tail = JointTrajectoryPoint()
+        tail.time_from_start = s_to_duration(setpoint.tail_time_s)
+        tail.positions = setpoint.tail_positions.tolist()
+        tail.velocities = [0.0] * len(joint_names)
+        msg.points.append(tail)
+    return msg
+
+
+def setpoint_to_positions(setpoint: Setpoint) -> Float64MultiArray:
+    """The setpoint positions for a forward position controller."""
+    return Float64MultiArray(data=setpoint.positions.tolist())
+
+
+def setpoint_to_pose(setpoint: Setpoint, kinematics: TcpKinematics, frame_id: str,
+                     stamp: object) -> PoseStamped:
+    """The setpoint's TCP pose for a Cartesian controller."""
+    pose = kinematics.pose(np.asarray(setpoint.positions))
+    msg = PoseStamped()
+    msg.header.frame_id = frame_id
+    msg.header.stamp = stamp
+    msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v)
+                                                                     for v in pose[:3, 3])
+    w, x, y, z = quat_from_matrix(pose)
+    msg.pose.orientation.w, msg.pose.orientation.x = float(w), float(x)
+    msg.pose.orientation.y, msg.pose.orientation.z = float(y), float(z)
+    return msg

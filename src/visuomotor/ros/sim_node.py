@@ -42,7 +42,6 @@ from visuomotor.sim.stepper import Stepper
 from visuomotor.sim.task import PickPlaceTask
 from visuomotor.sim.twin import Twin
 
-
 #: Wall-clock seconds the loop may lag its real-time factor before it stops catching up.
 MAX_PACING_DEBT_S = 0.02
 

@@ -68,6 +68,8 @@ class Limiter:
         self.limits = limits
         self.box = workspace
         self.fk = kinematics
+        self._box_min = workspace.min_xyz_m.tolist()
+        self._box_max = workspace.max_xyz_m.tolist()
 
     def seed(self, q: Vector) -> CommandState:
         """A state at rest at `q` (arming, acknowledging, holding the measured pose)."""
@@ -95,19 +97,21 @@ class Limiter:
         toward it / the displacement its slowdown curve allows this tick.
         """
         lim, box = self.limits, self.box
-        p0, p1 = tcp_prev[:3, 3], tcp_new[:3, 3]
-        dp = p1 - p0
-        ratio = math.sqrt(float(dp @ dp)) / (lim.tcp_linear_m_s * dt)
-        cos_angle = (float(np.sum(tcp_prev[:3, :3] * tcp_new[:3, :3])) - 1.0) / 2.0
-        angle = math.acos(min(1.0, max(-1.0, cos_angle)))
+        # Plain floats: for 3-vectors they are several times cheaper than numpy calls.
+        prev, new = tcp_prev.tolist(), tcp_new.tolist()
+        p0 = (prev[0][3], prev[1][3], prev[2][3])
+        dp = (new[0][3] - p0[0], new[1][3] - p0[1], new[2][3] - p0[2])
+        ratio = math.sqrt(dp[0] * dp[0] + dp[1] * dp[1] + dp[2] * dp[2]) \
+            / (lim.tcp_linear_m_s * dt)
+        trace = sum(prev[i][k] * new[i][k] for i in range(3) for k in range(3))
+        angle = math.acos(min(1.0, max(-1.0, (trace - 1.0) / 2.0)))
         ratio = max(ratio, angle / (lim.tcp_angular_rad_s * dt))
-        zone = box.slowdown_zone_m
+        zone, low, high = box.slowdown_zone_m, self._box_min, self._box_max
         for axis in range(3):
-            step = float(dp[axis])
+            step = dp[axis]
             if step == 0.0:
                 continue
-            distance = float(box.max_xyz_m[axis] - p0[axis]) if step > 0 else \
-                float(p0[axis] - box.min_xyz_m[axis])
+            distance = high[axis] - p0[axis] if step > 0 else p0[axis] - low[axis]
             if distance <= 0.0:
                 return math.inf  # on or beyond the wall: no motion toward it at all
             allowed = min(lim.tcp_linear_m_s * min(1.0, math.sqrt(distance / zone)) * dt,
@@ -123,7 +127,7 @@ class Limiter:
         reasons: list[str] = []
         q = prev.q
         q_target = np.minimum(np.maximum(target, lim.lower_rad), lim.upper_rad)
-        if not np.array_equal(q_target, target):
+        if (q_target != target).any():
             reasons.append('position_clamped')
         v_want = (q_target - q) / dt
         cap_hi, cap_lo = self.joint_caps(q, dt)
@@ -133,9 +137,9 @@ class Limiter:
         cap = np.where(v_want > 0, cap_hi, cap_lo)
         over = speed > cap * (1.0 + _SLACK)
         scale = 1.0
-        if np.any(over):
+        if over.any():
             scale = float(np.min(cap[over] / speed[over]))
-            slowed = np.any(over & (cap < lim.velocity_rad_s))
+            slowed = (over & (cap < lim.velocity_rad_s)).any()
             reasons.append('slowdown' if slowed else 'velocity_scaled')
         v1 = v_want * scale
 
@@ -155,7 +159,7 @@ class Limiter:
         size = np.abs(change)
         limited = size > budget * (1.0 + _SLACK) + 1e-15
         fraction = 1.0
-        if np.any(limited):
+        if limited.any():
             fraction = float(np.min(budget[limited] / size[limited]))
             reasons.append('acceleration_limited')
         v3 = base + change * fraction

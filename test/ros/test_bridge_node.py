@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from bridge_harness import BridgeHarness
+
+from visuomotor.ros.twin_graph import BridgeHarness
 
 
 @pytest.fixture

@@ -6,6 +6,9 @@ Stage 1 (shared preprocessing + ROS image conversion): a camera node publishes a
 config/preprocessing on it; the before/after images are written to the output directory.
 
 Stage 2 (the twin): see visuomotor.ros.demo_twin.
+
+Stage 3 (the safety bridge between a misbehaving policy and the twin): see
+visuomotor.ros.demo_safety.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ logger = logging.getLogger(__name__)
 STATUS = (
     ('x', 'shared preprocessing library (numpy/OpenCV + torch twin) and ROS image conversion'),
     ('x', 'MuJoCo twin of the FR3/UR5e with wrist and scene cameras, task and scripted expert'),
-    (' ', 'safety-limited controller bridge'),
+    ('x', 'safety-limited controller bridge (limiter, watchdogs, latching faults)'),
     (' ', 'policy runtime (TensorRT / ONNX Runtime / PyTorch) with action chunking'),
     (' ', 'synchronized capture and crash-safe recording'),
     (' ', 'train, export and deploy the bundled demo policy'),
@@ -196,3 +199,9 @@ def run_demo(out_dir: Path, report: Callable[[str], None]) -> None:
     report('  wrote:')
     for path in files:
         report(f'    {path}')
+    report('')
+    report('stage 3: the safety bridge (commissioning tier) between a misbehaving policy and '
+           'the FR3 twin, over DDS')
+    from visuomotor.ros.demo_safety import run_safety_stage, summary_lines
+    for line in summary_lines(run_safety_stage(out_dir)):
+        report(line)

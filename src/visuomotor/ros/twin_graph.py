@@ -1,21 +1,28 @@
-"""The twin + safety bridge + a scripted policy over real DDS, on simulated time.
+"""The twin + the safety bridge + a scripted policy client in one process, over real DDS.
 
-The bridge listens to /relay/joint_states (remapped); the harness relays the twin's
-/joint_states there, so a test can freeze or stop the joint states the bridge sees while the
-twin keeps running. Shared by the fault-injection tests and bench/safety.py.
+Everything runs on simulated time: the sim node is paced at a real-time factor and the bridge
+and the client use use_sim_time. The bridge listens to /relay/joint_states (remapped): the
+client relays the twin's /joint_states there, so a fault can be injected by freezing or
+stopping the joint states the bridge sees while the twin keeps running. Used by the demo's
+safety stage, the fault-injection tests and bench/safety.py.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+from rclpy.client import Client
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile
@@ -24,6 +31,7 @@ from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from visuomotor.errors import VisuomotorError
 from visuomotor.ros.bridge_node import BridgeNode
 from visuomotor.ros.sim_node import SimNode
 from visuomotor.ros.trajectory_conversion import trajectory_to_msg
@@ -34,7 +42,7 @@ from visuomotor.sim.joint_trajectory import JointTrajectoryCommand
 class Recorded:
     """Everything the harness saw, with simulated receive times."""
 
-    decisions: list[dict[str, object]] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
     states: list[tuple[float, str]] = field(default_factory=list)
     controller: list[JointTrajectory] = field(default_factory=list)
     joint_states: list[tuple[float, np.ndarray, np.ndarray]] = field(default_factory=list)
@@ -60,8 +68,9 @@ class PolicyClient(Node):
                                  self.record.controller.append, 200)
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.create_subscription(String, '/safety_bridge/state', self._on_state, latched)
-        self.services_ = {name: self.create_client(Trigger, f'/safety_bridge/{name}')
-                        for name in ('arm', 'disarm', 'stop', 'acknowledge')}
+        self.services_: dict[str, Client] = {
+            name: self.create_client(Trigger, f'/safety_bridge/{name}')
+            for name in ('arm', 'disarm', 'stop', 'acknowledge')}
 
     def now(self) -> float:
         """Simulated time, seconds."""
@@ -85,13 +94,14 @@ class PolicyClient(Node):
     def _on_state(self, msg: String) -> None:
         self.record.states.append((self.now(), msg.data))
 
-    def send(self, positions_by_time: Sequence[tuple[float, Sequence[float]]],
+    def send(self, positions_by_time: Sequence[tuple[float, npt.ArrayLike]],
              stamp_s: float | None = None, names: Sequence[str] | None = None) -> None:
         """Publish a chunk: (time_from_start, positions) pairs stamped `stamp_s` (now)."""
         stamp = self.now() if stamp_s is None else stamp_s
         command = JointTrajectoryCommand(
             tuple(names or self.joint_names),
-            tuple((t, tuple(float(v) for v in q), (), ()) for t, q in positions_by_time), stamp)
+            tuple((t, tuple(float(v) for v in np.asarray(q, dtype=float)), (), ())
+                  for t, q in positions_by_time), stamp)
         self.command_pub.publish(trajectory_to_msg(command))
 
     @property
@@ -105,7 +115,12 @@ class PolicyClient(Node):
 
 
 class BridgeHarness:
-    """Sim (paced at `real_time_factor`) + bridge + policy client in one executor."""
+    """Sim (paced at `real_time_factor`) + bridge + policy client.
+
+    The sim runs in the calling thread (its loop is `run_for`); the bridge and the client
+    spin in a background thread with their own executor, as separate processes would, so a
+    slow sim tick never starves the bridge of the joint states it watches.
+    """
 
     def __init__(self, context: Context, scene: str = 'fr3', workspace: str = 'twin_fr3',
                  real_time_factor: float = 1.0, bridge_params: Sequence[Parameter] = ()) -> None:
@@ -121,8 +136,12 @@ class BridgeHarness:
                                  Parameter('workspace', value=workspace), *bridge_params])
         self.client = PolicyClient(context, robot.joint_names, self.bridge.profile.command_topic)
         self.executor = SingleThreadedExecutor(context=context)
-        for node in (self.sim, self.bridge, self.client):
-            self.executor.add_node(node)
+        self.executor.add_node(self.sim)
+        self._others = SingleThreadedExecutor(context=context)
+        self._others.add_node(self.bridge)
+        self._others.add_node(self.client)
+        self._thread = threading.Thread(target=self._spin_others, daemon=True)
+        self._thread.start()
         self.limits = self.bridge.profile.limits
         self.home = np.array(robot.home_rad)
 
@@ -153,7 +172,7 @@ class BridgeHarness:
         self.run_for(timeout_sim_s, until=future.done)
         result = future.result()
         if result is None:
-            raise AssertionError(f'~/{service} did not answer')
+            raise VisuomotorError(f'~/{service} did not answer')
         return result
 
     def wait_for_state(self, state: str, timeout_sim_s: float = 3.0,
@@ -170,10 +189,10 @@ class BridgeHarness:
             and self.bridge.decision_pub.get_subscription_count() > 0
             and bool(client.record.states) and len(client.record.joint_states) > 5))
         if not matched:
-            raise AssertionError('the bridge and the client did not discover each other')
+            raise VisuomotorError('the bridge and the client did not discover each other')
         response = self.call('arm')
         if not response.success:
-            raise AssertionError(f'arming refused: {response.message}')
+            raise VisuomotorError(f'arming refused: {response.message}')
         self.run_for(0.05)
 
     def stream(self, target: np.ndarray, rate_hz: float = 10.0, horizon: int = 4,
@@ -195,8 +214,14 @@ class BridgeHarness:
             self.client.send(chunk)
         return publish
 
+    def _spin_others(self) -> None:
+        with contextlib.suppress(ExternalShutdownException):
+            self._others.spin()
+
     def close(self) -> None:
-        """Shut the executor down and destroy the nodes."""
+        """Shut the executors down and destroy the nodes."""
+        self._others.shutdown()
+        self._thread.join(timeout=5.0)
         self.executor.shutdown()
         for node in (self.client, self.bridge, self.sim):
             node.destroy_node()

@@ -1,0 +1,476 @@
+"""The per-tick joint command limiter (pure numpy, no ROS).
+
+What a user of the safety bridge checks: whatever finite target arrives, the next command is
+finite, inside the joint envelope and the workspace box, under every speed cap, continuous
+with the previous command and (unless flagged `cartesian_override`) under the acceleration
+cap; a compliant trajectory passes bit-identically; the limiter never speeds a joint up
+beyond the request or the previous command, keeps the direction of motion when it only
+scales, and limiting its own output changes nothing.
+
+The sequence properties run at the hypothesis profile's example count (`ci`: 200,
+`HYPOTHESIS_PROFILE=soak`: 100k each).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from visuomotor.robots.kinematics import TcpKinematics, tcp_pose
+from visuomotor.safety.limiter import CommandState, Limiter, LimitResult
+from visuomotor.safety.profile import SafetyLimits, SafetyProfile, load_safety_profile
+from visuomotor.safety.workspace import WorkspaceBox, load_workspace
+
+#: Relative slack of the limiter's own cap comparisons (rounding, not tolerance).
+REL = 1e-9
+#: Control periods the bridge runs at (500 Hz, 100 Hz, 50 Hz).
+DTS = (0.002, 0.01, 0.02)
+#: Ticks per generated sequence (CI budget; the soak profile runs more sequences, not longer).
+MAX_TICKS = 60
+REASONS = frozenset({'position_clamped', 'slowdown', 'velocity_scaled', 'cartesian_scaled',
+                     'acceleration_limited', 'cartesian_override'})
+SCALING_ONLY = frozenset({'velocity_scaled', 'cartesian_scaled'})
+
+
+class Case:
+    """One robot and tier with its twin's workspace box and a pool of valid rest positions."""
+
+    def __init__(self, profile: SafetyProfile, box: WorkspaceBox,
+                 pool: tuple[np.ndarray, ...]) -> None:
+        self.profile = profile
+        self.limits: SafetyLimits = profile.limits
+        self.box = box
+        self.limiter = Limiter(profile.limits, box, TcpKinematics(profile.robot))
+        self.home = np.array(profile.robot.home_rad)
+        self.dof = profile.robot.dof
+        self.pool = pool
+        self.name = f'{profile.robot.name}/{profile.limits.tier}'
+
+    def __repr__(self) -> str:
+        return f'Case({self.name!r})'
+
+
+def wall_distance(box: WorkspaceBox, point: np.ndarray) -> float:
+    """Signed distance from `point` to the nearest wall (negative: outside)."""
+    return float(min(np.min(point - box.min_xyz_m), np.min(box.max_xyz_m - point)))
+
+
+def make_case(robot: str, tier: str) -> Case:
+    """The limiter of `robot` at `tier` and rest positions near its walls and joint limits.
+
+    The pool is drawn once (seeded) from the whole envelope and keeps positions whose TCP is
+    inside the box and within two slowdown zones of a wall or one zone of a joint limit:
+    sequences from home rarely get there within a CI-sized number of ticks.
+    """
+    profile = load_safety_profile(robot, tier)
+    box = load_workspace(f'twin_{robot}')
+    lo, hi = profile.limits.lower_rad, profile.limits.upper_rad
+    rng = np.random.default_rng(20240611)
+    pool: list[np.ndarray] = []
+    while len(pool) < 48:
+        q = rng.uniform(lo, hi)
+        point = tcp_pose(profile.robot, q)[:3, 3]
+        margin = wall_distance(box, point)
+        joint_margin = float(np.min(np.minimum(q - lo, hi - q)))
+        if margin >= 0.0 and (margin < 2 * box.slowdown_zone_m
+                              or joint_margin < profile.limits.slowdown_zone_rad):
+            pool.append(q)
+    return Case(profile, box, tuple(pool))
+
+
+CASES = tuple(make_case(robot, tier) for robot in ('fr3', 'ur5e')
+              for tier in ('commissioning', 'nominal'))
+CASE_BY_NAME = {(c.profile.robot.name, c.limits.tier): c for c in CASES}
+CASE = st.sampled_from(CASES)
+
+
+# -- independent measurements ------------------------------------------------------------------
+
+
+def rotation_angle(r0: np.ndarray, r1: np.ndarray) -> float:
+    """Angle of the rotation from r0 to r1 (accurate for small angles, unlike acos)."""
+    relative = r0.T @ r1
+    skew = relative - relative.T
+    sine = math.sqrt(skew[2, 1] ** 2 + skew[0, 2] ** 2 + skew[1, 0] ** 2) / 2.0
+    cosine = (float(np.trace(relative)) - 1.0) / 2.0
+    return math.atan2(sine, cosine)
+
+
+def clamped(case: Case, target: np.ndarray) -> np.ndarray:
+    """The target inside the joint envelope (the request the limiter works from)."""
+    return np.clip(target, case.limits.lower_rad, case.limits.upper_rad)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def assert_within_limits(case: Case, prev: CommandState, target: np.ndarray,
+                         result: LimitResult, dt: float) -> None:
+    """Every guarantee one limited command must meet (the issue's property 1)."""
+    lim, box = case.limits, case.box
+    q, v, tcp = result.state.q, result.state.v, result.state.tcp
+    reasons = set(result.reasons)
+    assert reasons <= REASONS, f'unknown reasons {reasons - REASONS}'
+    assert len(reasons) == len(result.reasons), f'repeated reasons {result.reasons}'
+    assert np.all(np.isfinite(q)) and np.all(np.isfinite(v)) and np.all(np.isfinite(tcp)), \
+        f'non-finite command q={q} v={v}'
+    if not reasons:
+        assert np.array_equal(q, target), 'no reasons given but the command differs'
+    assert np.all(q >= lim.lower_rad) and np.all(q <= lim.upper_rad), \
+        f'outside the envelope: {q} not in [{lim.lower_rad}, {lim.upper_rad}]'
+    assert np.all(np.abs(v) <= lim.velocity_rad_s * (1 + REL)), \
+        f'joint speed {np.abs(v)} above the caps {lim.velocity_rad_s}'
+    np.testing.assert_allclose(v, (q - prev.q) / dt, rtol=0, atol=1e-9,
+                               err_msg='velocity is not (q - q_prev) / dt')
+    pose = tcp_pose(case.profile.robot, q)
+    np.testing.assert_allclose(tcp, pose, rtol=0, atol=1e-9,
+                               err_msg='the reported TCP is not the pose of the command')
+    point, point_prev = pose[:3, 3], tcp_pose(case.profile.robot, prev.q)[:3, 3]
+    assert box.contains(point, 1e-9), f'TCP {point} left the box {box.describe()}'
+    linear = float(np.linalg.norm(point - point_prev)) / dt
+    assert linear <= lim.tcp_linear_m_s * (1 + 1e-6), \
+        f'TCP linear speed {linear} m/s above {lim.tcp_linear_m_s} ({result.reasons})'
+    angular = rotation_angle(prev.tcp[:3, :3], pose[:3, :3]) / dt
+    assert angular <= lim.tcp_angular_rad_s * (1 + 1e-6), \
+        f'TCP angular speed {angular} rad/s above {lim.tcp_angular_rad_s} ({result.reasons})'
+    if 'cartesian_override' not in reasons:
+        change = np.abs(v - prev.v)
+        assert np.all(change <= lim.acceleration_rad_s2 * dt * (1 + REL) + 1e-12), \
+            (f'velocity changed by {change} in one tick, above a_cap * dt = '
+             f'{lim.acceleration_rad_s2 * dt} ({result.reasons})')
+
+
+# -- strategies --------------------------------------------------------------------------------
+
+#: Per-joint values for absolute targets far outside any envelope.
+HUGE = st.one_of(st.floats(-1e300, 1e300),
+                 st.sampled_from([1e300, -1e300, 1.7976931348623157e308,
+                                  -1.7976931348623157e308, 1e10, -1e10, 0.0]))
+
+
+def _segment(kind: str, value: st.SearchStrategy[float]) -> st.SearchStrategy[tuple]:
+    """(kind, 7 values, ticks): one target held for a number of ticks."""
+    return st.tuples(st.just(kind), st.lists(value, min_size=7, max_size=7),
+                     st.integers(1, 30))
+
+
+SEGMENTS = st.lists(st.one_of(
+    _segment('home', st.floats(-0.5, 0.5)),    # home plus an offset: ordinary moves
+    _segment('nudge', st.floats(-1.0, 1.0)),   # the command plus at most 1 mrad: often compliant
+    _segment('wide', st.floats(-10.0, 10.0)),  # absolute, mostly outside the envelope
+    _segment('huge', HUGE),                    # absolute, up to the largest float
+), min_size=1, max_size=6)
+
+
+def make_target(case: Case, kind: str, values: Sequence[float], q: np.ndarray) -> np.ndarray:
+    raw = np.array(values[:case.dof], dtype=np.float64)
+    if kind == 'home':
+        return case.home + raw
+    if kind == 'nudge':
+        return q + raw * 1e-3
+    return raw
+
+
+@st.composite
+def rest_positions(draw: st.DrawFn, case: Case) -> np.ndarray:
+    """Valid positions at rest: home +- 0.3 rad (clipped to the envelope), or from the pool."""
+    if draw(st.booleans()):
+        return case.pool[draw(st.integers(0, len(case.pool) - 1))]
+    offsets = np.array(draw(st.lists(st.floats(-0.3, 0.3), min_size=7, max_size=7)))
+    q = clamped(case, case.home + offsets[:case.dof])
+    assume(case.box.contains(tcp_pose(case.profile.robot, q)[:3, 3]))
+    return q
+
+
+@dataclass(frozen=True)
+class Scenario:
+    case: Case
+    dt: float
+    start: np.ndarray
+    segments: tuple[tuple, ...]
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> Scenario:
+    """A robot, tier, control period, valid rest position and a sequence of held targets."""
+    case = draw(CASE)
+    dt = draw(st.sampled_from(DTS))
+    return Scenario(case, dt, draw(rest_positions(case)), tuple(draw(SEGMENTS)))
+
+
+def ticks(scenario: Scenario) -> Iterator[tuple[CommandState, np.ndarray, LimitResult]]:
+    """Feed the scenario's targets tick by tick: (previous state, target, result)."""
+    limiter = scenario.case.limiter
+    state = limiter.seed(scenario.start)
+    count = 0
+    for kind, values, repeat in scenario.segments:
+        for _ in range(repeat):
+            if count == MAX_TICKS:
+                return
+            target = make_target(scenario.case, kind, values, state.q)
+            result = limiter.step(state, target, scenario.dt)
+            yield state, target, result
+            state = result.state
+            count += 1
+
+
+# -- sequence properties -----------------------------------------------------------------------
+
+
+@given(scenario=scenarios())
+def test_any_target_sequence_keeps_every_command_within_the_limits(scenario: Scenario) -> None:
+    """Arbitrary finite targets, step by step: every command stays inside every limit."""
+    for prev, target, result in ticks(scenario):
+        assert_within_limits(scenario.case, prev, clamped(scenario.case, target), result,
+                             scenario.dt)
+
+
+@given(scenario=scenarios())
+def test_output_never_moves_a_joint_faster_than_the_request_and_the_previous_command(
+        scenario: Scenario) -> None:
+    """No joint is ever commanded faster than both its request and its previous command."""
+    for prev, target, result in ticks(scenario):
+        requested = (clamped(scenario.case, target) - prev.q) / scenario.dt
+        bound = np.maximum(np.abs(requested), np.abs(prev.v))
+        speed = np.abs(result.state.v)
+        assert np.all(speed <= bound * (1 + REL) + 1e-12), \
+            f'speed {speed} above max(|request|, |previous|) = {bound} ({result.reasons})'
+
+
+@given(scenario=scenarios())
+def test_limiting_a_limited_command_changes_nothing(scenario: Scenario) -> None:
+    """Feeding the limiter its own output (same previous state) gives the same command."""
+    limiter = scenario.case.limiter
+    for prev, _, result in ticks(scenario):
+        again = limiter.step(prev, result.state.q, scenario.dt)
+        np.testing.assert_allclose(again.state.q, result.state.q, rtol=0, atol=1e-9,
+                                   err_msg=f'not idempotent: first {result.reasons}, '
+                                           f'second {again.reasons}')
+
+
+@given(scenario=scenarios())
+def test_command_never_jumps(scenario: Scenario) -> None:
+    """Each command is within one tick of travel at the velocity cap of the previous one."""
+    lim = scenario.case.limits
+    for prev, _, result in ticks(scenario):
+        step = np.abs(result.state.q - prev.q)
+        assert np.all(step <= lim.velocity_rad_s * scenario.dt * (1 + REL)), \
+            f'jump {step} above v_cap * dt = {lim.velocity_rad_s * scenario.dt}'
+
+
+@given(case=CASE, dt=st.sampled_from(DTS),
+       targets=st.lists(st.lists(HUGE, min_size=7, max_size=7), min_size=1, max_size=20))
+def test_extreme_finite_targets_never_produce_nan(case: Case, dt: float,
+                                                  targets: list[list[float]]) -> None:
+    """Targets of +-1e300 (or the largest float) still give finite commands in the envelope."""
+    limiter = case.limiter
+    state = limiter.seed(case.home)
+    for values in targets:
+        result = limiter.step(state, np.array(values[:case.dof]), dt)
+        q = result.state.q
+        for name, array in (('q', q), ('v', result.state.v), ('tcp', result.state.tcp)):
+            assert np.all(np.isfinite(array)), f'{name} = {array} from target {values}'
+        assert np.all(q >= case.limits.lower_rad) and np.all(q <= case.limits.upper_rad)
+        state = result.state
+
+
+@given(case=CASE, dt=st.sampled_from(DTS), data=st.data(),
+       offsets=st.lists(st.floats(-2.0, 2.0), min_size=7, max_size=7),
+       length=st.integers(1, MAX_TICKS))
+def test_scaling_keeps_the_direction_of_a_straight_line_approach(
+        case: Case, dt: float, data: st.DataObject, offsets: list[float], length: int) -> None:
+    """Toward one fixed target from rest, scaling never bends the direction of motion.
+
+    From rest every stage scales along the request (the acceleration step starts at zero
+    velocity), so the first command is a non-negative multiple of the request whatever the
+    reasons; afterwards the previous velocity lies on the same line, and a command limited
+    only by the velocity or Cartesian scaling must stay on it.
+    """
+    limiter = case.limiter
+    start = data.draw(rest_positions(case), label='start')
+    goal = clamped(case, start + np.array(offsets[:case.dof]))
+    state = limiter.seed(start)
+    for tick in range(length):
+        requested = (goal - state.q) / dt
+        result = limiter.step(state, goal, dt)
+        v = result.state.v
+        reasons = set(result.reasons)
+        if tick == 0 or reasons <= SCALING_ONLY:
+            if float(np.linalg.norm(requested)) > 1e-6 and float(np.linalg.norm(v)) > 1e-12:
+                similarity = cosine(v, requested)
+                assert similarity >= 1 - 1e-9, \
+                    f'tick {tick}: direction changed (cosine {similarity}, {result.reasons})'
+            if tick == 0:
+                assert np.all(np.abs(v) <= np.abs(requested) * (1 + REL) + 1e-12)
+        state = result.state
+
+
+@given(case=CASE, dt=st.sampled_from(DTS),
+       offsets=st.lists(st.floats(-2.0, 2.0), min_size=7, max_size=7),
+       perturbation=st.lists(st.floats(-0.4, 0.4), min_size=7, max_size=7),
+       fraction=st.floats(0.5, 1.0))
+def test_velocity_scaling_preserves_the_direction_of_the_request(
+        case: Case, dt: float, offsets: list[float], perturbation: list[float],
+        fraction: float) -> None:
+    """A far target from home, with the previous velocity near the scaled one: only scaling."""
+    lim, limiter = case.limits, case.limiter
+    q0 = case.home
+    goal = clamped(case, q0 + np.array(offsets[:case.dof]))
+    requested = (goal - q0) / dt
+    assume(float(np.linalg.norm(requested)) > 1e-3)
+    caps_hi, caps_lo = limiter.joint_caps(q0, dt)
+    caps = np.where(requested > 0, caps_hi, caps_lo)
+    scale = min(1.0, float(np.min(caps / np.maximum(np.abs(requested), 1e-300))))
+    # The previous velocity within half an acceleration step of a point on the scaled line.
+    v_prev = requested * scale * fraction \
+        + np.array(perturbation[:case.dof]) * lim.acceleration_rad_s2 * dt
+    v_prev = np.clip(v_prev, -caps_lo, caps_hi)
+    prev = CommandState(q0, v_prev, tcp_pose(case.profile.robot, q0))
+    result = limiter.step(prev, goal, dt)
+    if set(result.reasons) <= SCALING_ONLY and result.reasons:
+        similarity = cosine(result.state.v, requested)
+        assert similarity >= 1 - 1e-9, f'direction changed: cosine {similarity}'
+        assert float(result.state.v @ requested) >= 0.0
+
+
+# -- compliant input ---------------------------------------------------------------------------
+
+
+@given(case=CASE, dt=st.sampled_from(DTS),
+       amplitudes=st.lists(st.floats(-0.05, 0.05), min_size=7, max_size=7),
+       omega=st.floats(0.2, 2.0), length=st.integers(1, MAX_TICKS))
+def test_compliant_trajectory_passes_bit_identically(case: Case, dt: float,
+                                                     amplitudes: list[float], omega: float,
+                                                     length: int) -> None:
+    """A slow smooth trajectory around home comes out unchanged, bit for bit, with no reasons.
+
+    q(t) = home + A (1 - cos wt) starts at rest; its joint speeds stay under 0.05 rad/s in
+    total (TCP under ~0.05 m/s), its accelerations under 0.1 rad/s^2 and its joints and TCP
+    out of every slowdown zone that could bind.
+    """
+    amplitude = np.array(amplitudes[:case.dof])
+    total = float(np.sum(np.abs(amplitude))) * omega
+    if total > 0.05:
+        amplitude *= 0.05 / total
+    times = dt * np.arange(1, length + 1)
+    trajectory = case.home + amplitude * (1.0 - np.cos(omega * times))[:, None]
+    for q in trajectory:
+        assume(wall_distance(case.box, tcp_pose(case.profile.robot, q)[:3, 3])
+               > case.box.slowdown_zone_m)
+    state = case.limiter.seed(case.home)
+    for target in trajectory:
+        result = case.limiter.step(state, target, dt)
+        assert result.reasons == (), f'compliant target limited: {result.reasons}'
+        assert np.array_equal(result.state.q, target)
+        state = result.state
+
+
+# -- behaviour at the limits -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(('robot', 'tier'), [('fr3', 'commissioning'), ('fr3', 'nominal'),
+                                             ('ur5e', 'commissioning'), ('ur5e', 'nominal')])
+def test_slowdown_zone_slows_a_joint_approaching_its_limit(robot: str, tier: str) -> None:
+    """The last joint driven at its upper limit brakes along v_cap sqrt(d / zone), stops on it."""
+    case = CASE_BY_NAME[robot, tier]
+    lim, limiter = case.limits, case.limiter
+    dt = 0.01
+    start = case.home.copy()
+    start[-1] = lim.upper_rad[-1] - 1.0
+    target = start.copy()
+    target[-1] = lim.upper_rad[-1] + 5.0
+    state = limiter.seed(start)
+    cap, zone, upper = lim.velocity_rad_s[-1], lim.slowdown_zone_rad, lim.upper_rad[-1]
+    slowed = 0
+    for _ in range(2000):
+        result = limiter.step(state, target, dt)
+        distance = upper - state.q[-1]
+        speed = result.state.v[-1]
+        assert speed <= cap * math.sqrt(distance / zone) * (1 + REL) + 1e-12, \
+            f'{speed} rad/s toward the limit at {distance} rad'
+        assert result.state.q[-1] <= upper
+        assert_within_limits(case, state, clamped(case, target), result, dt)
+        slowed += 'slowdown' in result.reasons
+        state = result.state
+    assert slowed > 10
+    assert upper - state.q[-1] < 1e-3, f'stopped {upper - state.q[-1]} rad short of the limit'
+
+
+@pytest.mark.parametrize(('robot', 'tier', 'step'), [('fr3', 'commissioning', -2.5),
+                                                     ('fr3', 'nominal', -2.5),
+                                                     ('ur5e', 'nominal', 2.5)])
+def test_large_target_step_is_spread_over_many_ticks(robot: str, tier: str,
+                                                     step: float) -> None:
+    """A 2.5 rad step on one joint takes many ticks of at most v_cap * dt each, then arrives."""
+    case = CASE_BY_NAME[robot, tier]
+    lim, limiter = case.limits, case.limiter
+    dt = 0.01
+    target = case.home.copy()
+    target[-1] += step
+    state = limiter.seed(case.home)
+    moving = 0
+    for _ in range(3000):
+        result = limiter.step(state, target, dt)
+        assert_within_limits(case, state, target, result, dt)
+        assert np.all(np.abs(result.state.q - state.q) <= lim.velocity_rad_s * dt * (1 + REL))
+        moving += not np.array_equal(result.state.q, target)
+        state = result.state
+    assert moving >= abs(step) / (lim.velocity_rad_s[-1] * dt)
+    assert np.array_equal(state.q, target), 'never settled on the target'
+
+
+@pytest.mark.parametrize(('robot', 'tier'), [('fr3', 'commissioning'), ('ur5e', 'nominal')])
+def test_reversed_target_decelerates_within_the_acceleration_cap(robot: str, tier: str) -> None:
+    """Cruising toward one target, then the opposite: the velocity turns at most a_cap * dt."""
+    case = CASE_BY_NAME[robot, tier]
+    lim, limiter = case.limits, case.limiter
+    dt = 0.002
+    forward, backward = case.home.copy(), case.home.copy()
+    forward[-1] -= 1.2
+    backward[-1] += 1.2
+    state = limiter.seed(case.home)
+    for _ in range(300):
+        state = limiter.step(state, forward, dt).state
+    cruise = state.v[-1]
+    assert cruise < -0.1, f'not cruising: {cruise}'
+    reversal_ticks = None
+    for tick in range(1000):
+        result = limiter.step(state, backward, dt)
+        assert_within_limits(case, state, backward, result, dt)
+        change = np.abs(result.state.v - state.v)
+        assert np.all(change <= lim.acceleration_rad_s2 * dt * (1 + REL) + 1e-12)
+        state = result.state
+        if reversal_ticks is None and state.v[-1] >= 0.0:
+            reversal_ticks = tick + 1
+    assert reversal_ticks is not None and \
+        reversal_ticks >= abs(cruise) / (lim.acceleration_rad_s2[-1] * dt) - 1
+    assert state.v[-1] > 0.1, 'never moved toward the new target'
+
+
+@pytest.mark.parametrize(('robot', 'offsets'), [('fr3', (0.0, 1.6, 0.0, 0.2, 0.0, 0.75, 0.0)),
+                                                ('ur5e', (0.0, 0.8, 0.0, 0.0, 0.0, 0.0))])
+def test_tcp_stops_at_the_floor_of_the_workspace(robot: str, offsets: tuple[float, ...]) -> None:
+    """A target under the table: the TCP comes down to the box floor and not through it."""
+    for tier in ('commissioning', 'nominal'):
+        case = CASE_BY_NAME[robot, tier]
+        floor = case.box.min_xyz_m[2]
+        target = case.home + np.array(offsets)
+        assert tcp_pose(case.profile.robot, target)[2, 3] < floor
+        state = case.limiter.seed(case.home)
+        lowest = math.inf
+        for _ in range(1500):
+            result = case.limiter.step(state, target, 0.01)
+            assert_within_limits(case, state, target, result, 0.01)
+            z = result.state.tcp[2, 3]
+            assert z >= floor - 1e-9, f'TCP at z = {z} below the floor {floor}'
+            lowest = min(lowest, z)
+            state = result.state
+        assert lowest < floor + 2e-3, f'stopped at z = {lowest}, short of the floor {floor}'
+        assert not np.allclose(state.q, target)

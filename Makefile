@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 RUN := scripts/env.sh
 
-.PHONY: help setup demo test lint typecheck bench constraints clean
+.PHONY: help setup demo test lint typecheck bench soak constraints clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,10 @@ typecheck: setup ## mypy only
 bench: setup ## run the benchmarks (results in bench/results/)
 	@$(RUN) python bench/image_pipeline.py
 	@$(RUN) python bench/sim.py
+	@$(RUN) python bench/safety.py
+
+soak: setup ## the safety property tests at 100k generated cases each (bench/results/safety_soak.md)
+	@$(RUN) scripts/soak.sh
 
 constraints: ## re-pin requirements/constraints.txt from the current .venv
 	@{ head -n 2 requirements/constraints.txt; .venv/bin/pip freeze --all --exclude-editable \

@@ -12,6 +12,8 @@ from visuomotor.cameras.intrinsics import load_camera_info
 from visuomotor.preprocessing import Preprocessor, input_dtype, load_spec
 from visuomotor.robots.description import load_robot
 from visuomotor.robots.kinematics import tcp_pose
+from visuomotor.safety.profile import TIERS, load_safety_profile
+from visuomotor.safety.workspace import load_workspace
 from visuomotor.sim.config import load_scene
 
 DOCS = {'.md', '.txt'}
@@ -31,6 +33,16 @@ def _check(path: Path) -> None:
         robot = load_robot(path)
         assert robot.name == path.stem, 'a robot file is named after its robot'
         assert np.isfinite(tcp_pose(robot, robot.home_rad)).all()
+        for tier in TIERS:  # every tier passes the startup validation against the vendor table
+            limits = load_safety_profile(path, tier).limits
+            home = np.array(robot.home_rad)
+            assert np.all(home > limits.lower_rad) and np.all(home < limits.upper_rad), \
+                f'{tier}: home_rad must be inside the envelope so the arm can be armed there'
+    elif relative.parts[:2] == ('config', 'workspaces') and path.suffix == '.yaml':
+        box = load_workspace(path)
+        robot = load_robot(box.robot)
+        home_tcp = tcp_pose(robot, robot.home_rad)[:3, 3]
+        assert box.contains(home_tcp), 'the home pose must be armable inside the box'
     elif relative.parts[:2] == ('config', 'sim') and path.suffix == '.yaml':
         scene = load_scene(path)
         assert scene.cameras, 'a twin scene without cameras cannot feed a policy'

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from visuomotor.robots.kinematics import TcpKinematics, tcp_pose
+from visuomotor.robots.kinematics import TcpKinematics, jacobian, tcp_pose
 from visuomotor.safety.limiter import CommandState, Limiter, LimitResult
 from visuomotor.safety.profile import SafetyLimits, SafetyProfile, load_safety_profile
 from visuomotor.safety.workspace import WorkspaceBox, load_workspace
@@ -127,6 +127,12 @@ def assert_within_limits(case: Case, prev: CommandState, target: np.ndarray,
         f'outside the envelope: {q} not in [{lim.lower_rad}, {lim.upper_rad}]'
     assert np.all(np.abs(v) <= lim.velocity_rad_s * (1 + REL)), \
         f'joint speed {np.abs(v)} above the caps {lim.velocity_rad_s}'
+    # The slowdown zone: toward a limit at distance d (from the previous command), at most
+    # v_cap sqrt(d / zone).
+    room = np.where(v > 0, lim.upper_rad - prev.q, prev.q - lim.lower_rad)
+    curve = lim.velocity_rad_s * np.sqrt(np.maximum(room, 0.0) / lim.slowdown_zone_rad)
+    assert np.all(np.abs(v) <= curve * (1 + REL) + 1e-12), \
+        f'joint speed {np.abs(v)} toward a limit {room} rad away is above the curve {curve}'
     np.testing.assert_allclose(v, (q - prev.q) / dt, rtol=0, atol=1e-9,
                                err_msg='velocity is not (q - q_prev) / dt')
     pose = tcp_pose(case.profile.robot, q)
@@ -137,6 +143,16 @@ def assert_within_limits(case: Case, prev: CommandState, target: np.ndarray,
     linear = float(np.linalg.norm(point - point_prev)) / dt
     assert linear <= lim.tcp_linear_m_s * (1 + 1e-6), \
         f'TCP linear speed {linear} m/s above {lim.tcp_linear_m_s} ({result.reasons})'
+    for axis in range(3):
+        # The box's slowdown zone: toward a wall at distance d, at most v_cap sqrt(d / zone).
+        step = float(point[axis] - point_prev[axis])
+        room = float(box.max_xyz_m[axis] - point_prev[axis] if step > 0
+                     else point_prev[axis] - box.min_xyz_m[axis])
+        allowed = min(lim.tcp_linear_m_s * math.sqrt(max(room, 0.0) / box.slowdown_zone_m) * dt,
+                      max(room, 0.0))
+        assert abs(step) <= allowed * (1 + 1e-6) + 1e-12, \
+            f'TCP moved {step} m along {"xyz"[axis]} toward a wall {room} m away ' \
+            f'(allowed {allowed}, {result.reasons})'
     angular = rotation_angle(prev.tcp[:3, :3], pose[:3, :3]) / dt
     assert angular <= lim.tcp_angular_rad_s * (1 + 1e-6), \
         f'TCP angular speed {angular} rad/s above {lim.tcp_angular_rad_s} ({result.reasons})'
@@ -166,6 +182,7 @@ SEGMENTS = st.lists(st.one_of(
     _segment('nudge', st.floats(-1.0, 1.0)),   # the command plus at most 1 mrad: often compliant
     _segment('wide', st.floats(-10.0, 10.0)),  # absolute, mostly outside the envelope
     _segment('huge', HUGE),                    # absolute, up to the largest float
+    _segment('cartesian', st.floats(-1.0, 1.0)),  # push the TCP 0.5 m along a direction
 ), min_size=1, max_size=6)
 
 
@@ -175,16 +192,29 @@ def make_target(case: Case, kind: str, values: Sequence[float], q: np.ndarray) -
         return case.home + raw
     if kind == 'nudge':
         return q + raw * 1e-3
+    if kind == 'cartesian':
+        direction = raw[:3] if float(np.linalg.norm(raw[:3])) > 1e-3 else np.array([0, 0, -1.0])
+        linear = jacobian(case.profile.robot, q)[:3]
+        return q + np.linalg.pinv(linear) @ (0.5 * direction / np.linalg.norm(direction))
     return raw
 
 
 @st.composite
 def rest_positions(draw: st.DrawFn, case: Case) -> np.ndarray:
-    """Valid positions at rest: home +- 0.3 rad (clipped to the envelope), or from the pool."""
+    """Valid positions at rest: home +- 0.3 rad (clipped to the envelope), or from the pool.
+
+    Optionally one joint is moved to within 1e-4 rad of a limit (or onto it).
+    """
     if draw(st.booleans()):
-        return case.pool[draw(st.integers(0, len(case.pool) - 1))]
-    offsets = np.array(draw(st.lists(st.floats(-0.3, 0.3), min_size=7, max_size=7)))
-    q = clamped(case, case.home + offsets[:case.dof])
+        q = case.pool[draw(st.integers(0, len(case.pool) - 1))].copy()
+    else:
+        offsets = np.array(draw(st.lists(st.floats(-0.3, 0.3), min_size=7, max_size=7)))
+        q = clamped(case, case.home + offsets[:case.dof])
+    if draw(st.booleans()):
+        joint = draw(st.integers(0, case.dof - 1))
+        gap = draw(st.one_of(st.just(0.0), st.floats(0.0, 1e-4)))
+        q[joint] = case.limits.upper_rad[joint] - gap if draw(st.booleans()) \
+            else case.limits.lower_rad[joint] + gap
     assume(case.box.contains(tcp_pose(case.profile.robot, q)[:3, 3]))
     return q
 
@@ -312,32 +342,46 @@ def test_scaling_keeps_the_direction_of_a_straight_line_approach(
         state = result.state
 
 
-@given(case=CASE, dt=st.sampled_from(DTS),
+@given(case=CASE, dt=st.sampled_from(DTS), data=st.data(),
        offsets=st.lists(st.floats(-2.0, 2.0), min_size=7, max_size=7),
-       perturbation=st.lists(st.floats(-0.4, 0.4), min_size=7, max_size=7),
-       fraction=st.floats(0.5, 1.0))
+       on_line=st.booleans(), shift=st.floats(0.0, 0.45),
+       perturbation=st.lists(st.floats(-0.45, 0.45), min_size=7, max_size=7))
 def test_velocity_scaling_preserves_the_direction_of_the_request(
-        case: Case, dt: float, offsets: list[float], perturbation: list[float],
-        fraction: float) -> None:
-    """A far target from home, with the previous velocity near the scaled one: only scaling."""
+        case: Case, dt: float, data: st.DataObject, offsets: list[float], on_line: bool,
+        shift: float, perturbation: list[float]) -> None:
+    """A far target, the previous velocity near its scaled request: scaled, never bent.
+
+    The previous velocity is put within half an acceleration step of the request scaled to
+    the joint caps and the Cartesian caps (measured with the limiter's own `joint_caps` and
+    `cartesian_ratio`), on that line or off it, so the acceleration cap does not bind and the
+    step reports only `velocity_scaled` / `cartesian_scaled`.
+    """
     lim, limiter = case.limits, case.limiter
-    q0 = case.home
+    q0 = data.draw(rest_positions(case), label='start')
     goal = clamped(case, q0 + np.array(offsets[:case.dof]))
     requested = (goal - q0) / dt
-    assume(float(np.linalg.norm(requested)) > 1e-3)
+    assume(float(np.max(np.abs(requested * dt))) > 1e-3)
     caps_hi, caps_lo = limiter.joint_caps(q0, dt)
     caps = np.where(requested > 0, caps_hi, caps_lo)
-    scale = min(1.0, float(np.min(caps / np.maximum(np.abs(requested), 1e-300))))
-    # The previous velocity within half an acceleration step of a point on the scaled line.
-    v_prev = requested * scale * fraction \
-        + np.array(perturbation[:case.dof]) * lim.acceleration_rad_s2 * dt
-    v_prev = np.clip(v_prev, -caps_lo, caps_hi)
-    prev = CommandState(q0, v_prev, tcp_pose(case.profile.robot, q0))
+    moving = requested != 0.0
+    scale = min(1.0, float(np.min(caps[moving] / np.abs(requested[moving]))))
+    tcp0 = tcp_pose(case.profile.robot, q0)
+    ratio = limiter.cartesian_ratio(tcp0, tcp_pose(case.profile.robot, q0 + requested * scale
+                                                   * dt), dt)
+    assume(math.isfinite(ratio))
+    scaled = requested * scale * (0.98 / ratio if ratio > 1.0 else 1.0)
+    step = lim.acceleration_rad_s2 * dt
+    if on_line:
+        v_prev = scaled * (1.0 - shift * float(np.min(step / np.maximum(np.abs(scaled),
+                                                                         1e-300))))
+    else:
+        v_prev = scaled + np.array(perturbation[:case.dof]) * step
+    prev = CommandState(q0, v_prev, tcp0)
     result = limiter.step(prev, goal, dt)
-    if set(result.reasons) <= SCALING_ONLY and result.reasons:
-        similarity = cosine(result.state.v, requested)
-        assert similarity >= 1 - 1e-9, f'direction changed: cosine {similarity}'
-        assert float(result.state.v @ requested) >= 0.0
+    assume(result.reasons and set(result.reasons) <= SCALING_ONLY)
+    similarity = cosine(result.state.v, requested)
+    assert similarity >= 1 - 1e-9, \
+        f'direction changed: cosine {similarity} ({result.reasons}, previous v {v_prev})'
 
 
 # -- compliant input ---------------------------------------------------------------------------
@@ -401,6 +445,23 @@ def test_slowdown_zone_slows_a_joint_approaching_its_limit(robot: str, tier: str
         state = result.state
     assert slowed > 10
     assert upper - state.q[-1] < 1e-3, f'stopped {upper - state.q[-1]} rad short of the limit'
+
+
+@pytest.mark.parametrize('gap', [0.0, 1e-12, 1e-9, 1e-6, 1e-4])
+@pytest.mark.parametrize('dt', DTS)
+def test_joint_a_hair_below_its_limit_does_not_cross_it(gap: float, dt: float) -> None:
+    """At rest just below a limit and pushed through it: stays on it, velocity consistent."""
+    case = CASE_BY_NAME['fr3', 'nominal']
+    start = case.home.copy()
+    start[-1] = case.limits.upper_rad[-1] - gap
+    target = start.copy()
+    target[-1] += 1.0
+    state = case.limiter.seed(start)
+    for _ in range(20):
+        result = case.limiter.step(state, target, dt)
+        assert_within_limits(case, state, clamped(case, target), result, dt)
+        state = result.state
+    assert case.limits.upper_rad[-1] - state.q[-1] <= gap
 
 
 @pytest.mark.parametrize(('robot', 'tier', 'step'), [('fr3', 'commissioning', -2.5),

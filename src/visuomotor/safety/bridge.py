@@ -181,6 +181,7 @@ class SafetyBridge:
         self._tracking_since_s: float | None = None
         self._stopping_to = State.HOLDING
         self._held_after_fault = False
+        self._fault_while_disarmed = False
         self._last_tick_s: float | None = None
 
     # -- inputs -----------------------------------------------------------------------------
@@ -205,6 +206,9 @@ class SafetyBridge:
             return
         if stamp_s <= self._measured.stamp_s:
             self.counters.add('joint_states_not_advancing')
+            return
+        if now_s - stamp_s > self.timing.joint_state_timeout_s:
+            self.counters.add('joint_states_old_stamp')
             return
         self._measured = _Measured(q, now_s, stamp_s)
 
@@ -234,6 +238,13 @@ class SafetyBridge:
         if age > self.timing.stale_s:
             self.counters.add('dropped_stale')
             return 'stale'
+        if -age > self.timing.stale_s:
+            # A clock ahead of ours (another host without time sync): accepting it would make
+            # every correctly stamped command after it look reordered.
+            self.counters.add('dropped_future_stamp')
+            self._event(now_s, 'warn', f'command stamped {-age:.3f} s in the future: is the '
+                        f"sender's clock synchronised with this one?")
+            return 'future_stamp'
         if chunk.times_s[-1] < now_s:
             self.counters.add('dropped_all_steps_past')
             return 'all_steps_past'
@@ -256,12 +267,13 @@ class SafetyBridge:
 
     def on_gripper(self, now_s: float, width_m: float) -> GripperDecision:
         """A gripper opening-width command; sent only while armed or holding."""
+        if self.state not in (State.ARMED, State.HOLDING):
+            # Dropped before the gate sees it: its history only holds widths actually sent.
+            self.counters.add('gripper_dropped_not_armed')
+            return GripperDecision(None, 'not_armed')
         decision = self.gripper.check(now_s, width_m)
         if decision.reason:
             self.counters.add(f'gripper_{decision.reason}')
-        if decision.width_m is not None and self.state not in (State.ARMED, State.HOLDING):
-            self.counters.add('gripper_dropped_not_armed')
-            return GripperDecision(None, 'not_armed')
         return decision
 
     # -- operator requests ------------------------------------------------------------------
@@ -297,6 +309,8 @@ class SafetyBridge:
         if self.state is State.HOLDING:
             self._resume_after_s = now_s
             return True, 'holding'
+        if self.state is State.STOPPING:
+            return True, f'already stopping (then {self._stopping_to.value})'
         self._start_stop(now_s, 'stop requested', then=State.HOLDING)
         return True, 'stopping'
 
@@ -313,6 +327,9 @@ class SafetyBridge:
         self.fault_reason = ''
         self._consecutive_rejects = 0
         self.gripper.reset()
+        if self._fault_while_disarmed:
+            self._set_state(now_s, State.DISARMED, 'fault acknowledged; still disarmed')
+            return True, 'disarmed'
         self._hold_measured(now_s, State.HOLDING, 'fault acknowledged; holding the measured pose')
         return True, self._status_line()
 
@@ -457,7 +474,7 @@ class SafetyBridge:
         if age > self.timing.joint_state_timeout_s:
             return f'joint states are {age * 1000:.0f} ms old'
         q = measured.q
-        outside = (q < self.limits.fault_lower_rad) | (q > self.limits.fault_upper_rad)
+        outside = (q < self.limits.lower_rad) | (q > self.limits.upper_rad)
         if np.any(outside):
             j = int(np.argmax(outside))
             return (f'{self.robot.joint_names[j]} is at {q[j]:.3f} rad, outside the envelope '
@@ -490,7 +507,8 @@ class SafetyBridge:
         self.counters.add('faults')
         self.fault_reason = why
         self._chunk = None
-        self._held_after_fault = self.state in (State.DISARMED,)
+        self._fault_while_disarmed = self.state is State.DISARMED
+        self._held_after_fault = self._fault_while_disarmed
         self._tracking_since_s = None
         self._set_state(now_s, State.FAULT, why, level='error')
 

@@ -176,7 +176,11 @@ class Limiter:
         return LimitResult(CommandState(q3, v3, tcp3), tuple(reasons))
 
     def _positions(self, q: Vector, v: Vector, dt: float) -> Vector:
-        return np.minimum(np.maximum(q + v * dt, self.limits.lower_rad), self.limits.upper_rad)
+        # Never outward past the envelope, and never a jump inward when starting outside it
+        # (the caps then only allow motion back toward it).
+        lim = self.limits
+        return np.minimum(np.maximum(q + v * dt, np.minimum(lim.lower_rad, q)),
+                          np.maximum(lim.upper_rad, q))
 
     def _advance(self, q: Vector, v: Vector, dt: float) -> tuple[Vector, Vector]:
         q_new = self._positions(q, v, dt)

@@ -53,8 +53,8 @@ class SafetyLimits:
         tier: `commissioning` or `nominal`.
         lower_rad, upper_rad: the hard envelope commands are clamped to (vendor limits minus
             the hard margin, intersected with the window about home when the tier has one).
-        fault_lower_rad, fault_upper_rad: a *measured* position outside these (halfway into
-            the hard margin) latches a fault.
+        fault_lower_rad, fault_upper_rad: a *measured* position outside these (the envelope
+            widened by half the hard margin) latches a fault.
         slowdown_zone_rad: inside this distance from the envelope, speed toward it is capped
             at v_cap * sqrt(distance / zone), a braking curve the acceleration cap can follow.
         velocity_rad_s: per-joint speed caps.
@@ -205,8 +205,7 @@ def _tier(reader: FieldReader, name: str, robot: RobotDescription, vendor: Vendo
                               f'slowdown zones ({2 * zone:g} rad)')
     return SafetyLimits(
         tier=name, lower_rad=lower, upper_rad=upper,
-        fault_lower_rad=vendor.lower_rad + hard / 2.0,
-        fault_upper_rad=vendor.upper_rad - hard / 2.0,
+        fault_lower_rad=lower - hard / 2.0, fault_upper_rad=upper + hard / 2.0,
         slowdown_zone_rad=zone, velocity_rad_s=velocity, acceleration_rad_s2=acceleration,
         stop_acceleration_rad_s2=stop, tcp_linear_m_s=linear, tcp_angular_rad_s=angular,
         tracking_error_rad=tracking)

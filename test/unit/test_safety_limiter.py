@@ -32,7 +32,7 @@ REL = 1e-9
 #: Control periods the bridge runs at (500 Hz, 100 Hz, 50 Hz).
 DTS = (0.002, 0.01, 0.02)
 #: Ticks per generated sequence (CI budget; the soak profile runs more sequences, not longer).
-MAX_TICKS = 60
+MAX_TICKS = 150
 REASONS = frozenset({'position_clamped', 'slowdown', 'velocity_scaled', 'cartesian_scaled',
                      'acceleration_limited', 'cartesian_override'})
 SCALING_ONLY = frozenset({'velocity_scaled', 'cartesian_scaled'})
@@ -156,7 +156,12 @@ def assert_within_limits(case: Case, prev: CommandState, target: np.ndarray,
     angular = rotation_angle(prev.tcp[:3, :3], pose[:3, :3]) / dt
     assert angular <= lim.tcp_angular_rad_s * (1 + 1e-6), \
         f'TCP angular speed {angular} rad/s above {lim.tcp_angular_rad_s} ({result.reasons})'
-    if 'cartesian_override' not in reasons:
+    if 'cartesian_override' in reasons:
+        # Observed: only at the box (braking toward a wall), never in free space.
+        gap = wall_distance(box, point_prev)
+        assert gap < box.slowdown_zone_m, \
+            f'cartesian_override {gap} m from the nearest wall, outside its slowdown zone'
+    else:
         change = np.abs(v - prev.v)
         assert np.all(change <= lim.acceleration_rad_s2 * dt * (1 + REL) + 1e-12), \
             (f'velocity changed by {change} in one tick, above a_cap * dt = '
@@ -174,7 +179,7 @@ HUGE = st.one_of(st.floats(-1e300, 1e300),
 def _segment(kind: str, value: st.SearchStrategy[float]) -> st.SearchStrategy[tuple]:
     """(kind, 7 values, ticks): one target held for a number of ticks."""
     return st.tuples(st.just(kind), st.lists(value, min_size=7, max_size=7),
-                     st.integers(1, 30))
+                     st.integers(1, 60))
 
 
 SEGMENTS = st.lists(st.one_of(
@@ -363,7 +368,7 @@ def test_velocity_scaling_preserves_the_direction_of_the_request(
     assume(float(np.max(np.abs(requested * dt))) > 1e-3)
     caps_hi, caps_lo = limiter.joint_caps(q0, dt)
     caps = np.where(requested > 0, caps_hi, caps_lo)
-    moving = requested != 0.0
+    moving = np.abs(requested) > 1e-9
     scale = min(1.0, float(np.min(caps[moving] / np.abs(requested[moving]))))
     tcp0 = tcp_pose(case.profile.robot, q0)
     ratio = limiter.cartesian_ratio(tcp0, tcp_pose(case.profile.robot, q0 + requested * scale

@@ -1,24 +1,33 @@
 #!/usr/bin/env bash
-# `make soak`: the safety property tests (limiter and bridge state machine) under the
-# hypothesis `soak` profile, 100k generated cases per property test, with hypothesis's
-# statistics written to bench/results/safety_soak.md. `make test` runs the same tests under
-# the smaller, derandomised `ci` profile.
+# `make soak`: the safety property tests under the hypothesis `soak` profile (100k generated
+# cases per test), hypothesis's statistics written to bench/results/safety_soak.md. `make
+# test` runs the same tests under the smaller, derandomised `ci` profile (200 cases).
+# The two whole-envelope properties (limiter sequences, bridge interleavings) run in
+# parallel, one per core; SOAK_TESTS overrides the list.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HYPOTHESIS_PROFILE=soak
+tests=${SOAK_TESTS:-"test/unit/test_safety_limiter.py::test_any_target_sequence_keeps_every_command_within_the_limits test/unit/test_safety_bridge.py::test_random_interleavings_keep_every_setpoint_safe"}
 out=bench/results/safety_soak.md
-log=$(mktemp)
+logs=$(mktemp -d)
 start=$SECONDS
+pids=()
+i=0
+for test in $tests; do
+  python -m pytest -q -p no:cacheprovider --hypothesis-show-statistics "$test" \
+    >"$logs/$i.log" 2>&1 &
+  pids+=($!)
+  i=$((i + 1))
+done
 status=0
-python -m pytest -q -p no:cacheprovider --hypothesis-show-statistics \
-  test/unit/test_safety_limiter.py test/unit/test_safety_bridge.py >"$log" 2>&1 || status=$?
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 {
-  echo "# Safety property soak (hypothesis profile \`soak\`: 100k examples per property test)"
+  echo "# Safety property soak (hypothesis profile \`soak\`: 100k examples per test)"
   echo
-  echo "$(date -u +%Y-%m-%d), $(uname -srm), $(nproc) CPUs; $((SECONDS - start)) s; pytest exit status $status"
+  echo "$(date -u +%Y-%m-%d), $(uname -srm), $(nproc) CPUs; $((SECONDS - start)) s wall; exit status $status"
   echo
   echo '```'
-  grep -E "^(test/|  - |=+ .*(passed|failed))|passing examples|failing examples|invalid examples|Stopped because" "$log" || true
+  cat "$logs"/*.log | grep -E "^(test/|  - |=+ .*(passed|failed))|passing examples|failing examples|invalid examples|Stopped because|[0-9]+ (passed|failed)" || true
   echo '```'
 } >"$out"
 cat "$out"

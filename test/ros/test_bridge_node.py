@@ -6,7 +6,10 @@ import math
 
 import numpy as np
 import pytest
+import yaml
 
+from support import REPO
+from visuomotor.ros.bridge_node import main as bridge_main
 from visuomotor.ros.twin_graph import BridgeHarness
 
 
@@ -159,3 +162,29 @@ def test_frozen_joint_states_fault_then_acknowledge_resumes_without_a_jump(graph
     assert graph.client.state == 'armed'
     _assert_within_caps(graph, graph.client.record.decisions)
     np.testing.assert_allclose(graph.client.measured()[1], target[1], atol=0.05)
+
+
+def test_the_bridge_refuses_to_start_with_limits_above_the_vendor_table(tmp_path, capsys):
+    """A tier faster than the vendor allows: exit code 2 and a message naming the value."""
+    data = yaml.safe_load((REPO / 'config' / 'robots' / 'fr3.yaml').read_text())
+    data['safety']['tiers']['nominal']['velocity_rad_s'] = 3.0
+    path = tmp_path / 'fast_fr3.yaml'
+    path.write_text(yaml.safe_dump(data))
+    code = bridge_main(['safety_bridge', '--ros-args', '-p', f'robot:={path}',
+                        '-p', 'tier:=nominal', '-p', 'workspace:=twin_fr3'])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert 'refusing to start' in error and 'velocity_rad_s' in error
+    assert '3 rad/s for fr3_joint1 is above the vendor limit 2' in error
+
+
+def test_without_a_workspace_box_arming_is_refused_over_the_service(ros_context):
+    """No default box: the node starts, says so, and ~/arm answers with the reason."""
+    harness = BridgeHarness(ros_context, workspace='')
+    try:
+        harness.run_for(0.3)
+        response = harness.call('arm')
+        assert not response.success and 'workspace' in response.message
+        assert harness.client.state == 'disarmed'
+    finally:
+        harness.close()

@@ -108,12 +108,13 @@ def clamped(case: Case, target: np.ndarray) -> np.ndarray:
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two velocity vectors."""
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
 def assert_within_limits(case: Case, prev: CommandState, target: np.ndarray,
                          result: LimitResult, dt: float) -> None:
-    """Every guarantee one limited command must meet (the issue's property 1)."""
+    """Every guarantee one limited command must meet, measured with the reference FK."""
     lim, box = case.limits, case.box
     q, v, tcp = result.state.q, result.state.v, result.state.tcp
     reasons = set(result.reasons)
@@ -192,6 +193,7 @@ SEGMENTS = st.lists(st.one_of(
 
 
 def make_target(case: Case, kind: str, values: Sequence[float], q: np.ndarray) -> np.ndarray:
+    """The target of one tick of a segment (`nudge` and `cartesian` follow the command)."""
     raw = np.array(values[:case.dof], dtype=np.float64)
     if kind == 'home':
         return case.home + raw
@@ -226,6 +228,8 @@ def rest_positions(draw: st.DrawFn, case: Case) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Scenario:
+    """A start at rest and the targets to feed from it, at one control period."""
+
     case: Case
     dt: float
     start: np.ndarray

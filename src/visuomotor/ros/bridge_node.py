@@ -27,10 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import JointState
@@ -38,12 +36,12 @@ from std_msgs.msg import Float64, Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from visuomotor.errors import VisuomotorError
 from visuomotor.ros.controller_output import (
     setpoint_to_pose,
     setpoint_to_positions,
     setpoint_to_trajectory,
 )
+from visuomotor.ros.node_main import run_node
 from visuomotor.ros.parameters import declare_parameters
 from visuomotor.ros.stamps import stamp_to_ns
 from visuomotor.ros.trajectory_conversion import trajectory_from_msg
@@ -58,6 +56,7 @@ class BridgeNode(Node):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__('safety_bridge', **kwargs)  # type: ignore[arg-type]
+        self._log_file: IO[str] | None = None
         params = declare_parameters(self, BRIDGE_NODE_PARAMS)
         log = self.get_logger()
         log.warning(DISCLAIMER)
@@ -97,7 +96,6 @@ class BridgeNode(Node):
                               ('stop', self.bridge.stop),
                               ('acknowledge', self.bridge.acknowledge)):
             self.create_service(Trigger, f'~/{name}', self._service(name, handler))
-        self._log_file: IO[str] | None = None
         if params['decision_log']:
             path = Path(str(params['decision_log']))
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -233,24 +231,7 @@ class BridgeNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of the `safety_bridge` executable."""
-    rclpy.init(args=args)
-    try:
-        node = BridgeNode()
-    except VisuomotorError as error:
-        print(f'safety_bridge: refusing to start: {error}', file=sys.stderr)  # noqa: T201
-        rclpy.try_shutdown()
-        return 2
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
+    return run_node('safety_bridge', BridgeNode, args)
 
 if __name__ == '__main__':
     sys.exit(main())

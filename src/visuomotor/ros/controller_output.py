@@ -15,12 +15,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from visuomotor.robots.kinematics import TcpKinematics
-from visuomotor.robots.transforms import quat_from_matrix
+from visuomotor.ros.node_main import pose_to_msg
 from visuomotor.ros.trajectory_conversion import s_to_duration
 from visuomotor.safety.bridge import Setpoint
 
@@ -49,15 +50,6 @@ def setpoint_to_positions(setpoint: Setpoint) -> Float64MultiArray:
 
 
 def setpoint_to_pose(setpoint: Setpoint, kinematics: TcpKinematics, frame_id: str,
-                     stamp: object) -> PoseStamped:
+                     stamp: Time) -> PoseStamped:
     """The setpoint's TCP pose for a Cartesian controller."""
-    pose = kinematics.pose(np.asarray(setpoint.positions))
-    msg = PoseStamped()
-    msg.header.frame_id = frame_id
-    msg.header.stamp = stamp
-    msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v)
-                                                                     for v in pose[:3, 3])
-    w, x, y, z = quat_from_matrix(pose)
-    msg.pose.orientation.w, msg.pose.orientation.x = float(w), float(x)
-    msg.pose.orientation.y, msg.pose.orientation.z = float(y), float(z)
-    return msg
+    return pose_to_msg(kinematics.pose(np.asarray(setpoint.positions)), stamp, frame_id)

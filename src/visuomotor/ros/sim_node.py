@@ -30,8 +30,9 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from visuomotor.errors import VisuomotorError
-from visuomotor.robots.transforms import Matrix, quat_from_matrix
+from visuomotor.robots.transforms import Matrix
 from visuomotor.ros.image_conversion import intrinsics_to_camera_info, numpy_to_image
+from visuomotor.ros.node_main import pose_to_msg, run_node
 from visuomotor.ros.parameters import declare_parameters
 from visuomotor.ros.stamps import ns_to_stamp
 from visuomotor.ros.trajectory_conversion import trajectory_from_msg
@@ -51,15 +52,7 @@ def _stamp(seconds: float) -> Time:
 
 
 def _pose_msg(pose: Matrix, seconds: float, frame_id: str) -> PoseStamped:
-    msg = PoseStamped()
-    msg.header.stamp = _stamp(seconds)
-    msg.header.frame_id = frame_id
-    msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v)
-                                                                     for v in pose[:3, 3])
-    w, x, y, z = quat_from_matrix(pose)
-    msg.pose.orientation.w, msg.pose.orientation.x = float(w), float(x)
-    msg.pose.orientation.y, msg.pose.orientation.z = float(y), float(z)
-    return msg
+    return pose_to_msg(pose, _stamp(seconds), frame_id)
 
 
 class SimNode(Node):
@@ -242,24 +235,7 @@ def spin_sim(node: SimNode, executor: SingleThreadedExecutor) -> None:
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of the `sim_node` executable."""
-    rclpy.init(args=args)
-    try:
-        node = SimNode()
-    except VisuomotorError as error:
-        print(f'sim_node: {error}', file=sys.stderr)  # noqa: T201
-        rclpy.try_shutdown()
-        return 2
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        spin_sim(node, executor)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
+    return run_node('sim_node', SimNode, args, spin_sim)
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -996,8 +996,12 @@ class Fuzz:
             ok, _ = bridge.acknowledge(rig.t)
             acknowledged = ok and before is State.FAULT
             if acknowledged:
-                assert bridge.state is State.HOLDING and bridge.measured_q is not None
-                self.expect_hold = bridge.measured_q.copy()
+                # Back to where the fault found it: holding the measured pose if it was armed,
+                # disarmed (nothing sent) if it was disarmed; never further.
+                assert bridge.state in (State.HOLDING, State.DISARMED)
+                if bridge.state is State.HOLDING:
+                    assert bridge.measured_q is not None
+                    self.expect_hold = bridge.measured_q.copy()
                 self.quiet = False
             self.latch(before, acknowledged)
         if before is State.DISARMED and kind not in ('arm', 'non_finite'):

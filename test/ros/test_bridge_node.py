@@ -7,10 +7,17 @@ import math
 import numpy as np
 import pytest
 import yaml
+from builtin_interfaces.msg import Time
+from rclpy.parameter import Parameter
 
 from support import REPO
+from visuomotor.robots.kinematics import TcpKinematics, tcp_pose
+from visuomotor.robots.transforms import quat_from_matrix
 from visuomotor.ros.bridge_node import main as bridge_main
+from visuomotor.ros.controller_output import setpoint_to_pose
 from visuomotor.ros.twin_graph import BridgeHarness
+from visuomotor.safety.bridge import Setpoint
+from visuomotor.safety.profile import load_safety_profile
 
 
 @pytest.fixture
@@ -188,3 +195,37 @@ def test_without_a_workspace_box_arming_is_refused_over_the_service(ros_context)
         assert harness.client.state == 'disarmed'
     finally:
         harness.close()
+
+
+def test_the_forward_position_interface_moves_the_ur5e_twin_within_the_caps(ros_context):
+    """interface:=forward_position streams limited positions the twin's position controller
+    follows (UR profile: no Franka rate-limiter requirement)."""
+    harness = BridgeHarness(ros_context, scene='ur5e', workspace='twin_ur5e',
+                            bridge_params=[Parameter('interface', value='forward_position')])
+    try:
+        harness.arm()
+        target = harness.home + np.array([0.2, -0.15, 0.15, 0.1, -0.1, 0.2])
+        harness.run_for(2.5, harness.stream(target))
+        assert harness.sim.twin.controller.mode == 'position'
+        assert harness.client.state == 'armed'
+        np.testing.assert_allclose(harness.client.measured(), target, atol=0.03)
+        _assert_within_caps(harness, harness.client.record.decisions)
+    finally:
+        harness.close()
+
+
+def test_the_cartesian_interface_sends_the_tcp_pose_of_the_limited_command():
+    """interface:=cartesian_pose: the PoseStamped is FK of the setpoint in the base frame."""
+    profile = load_safety_profile('fr3', interface='cartesian_pose')
+    kinematics = TcpKinematics(profile.robot)
+    q = np.array(profile.robot.home_rad) + 0.1
+    msg = setpoint_to_pose(Setpoint(q, np.zeros_like(q), 0.01), kinematics,
+                           profile.driver.base_frame, Time(sec=3))
+    expected = tcp_pose(profile.robot, q)
+    assert msg.header.frame_id == 'fr3_link0' and msg.header.stamp.sec == 3
+    position = [msg.pose.position.x, msg.pose.position.y, msg.pose.position.z]
+    np.testing.assert_allclose(position, expected[:3, 3], atol=1e-12)
+    o = msg.pose.orientation
+    np.testing.assert_allclose(np.abs(np.dot([o.w, o.x, o.y, o.z],
+                                             quat_from_matrix(expected))), 1.0, atol=1e-12)
+    assert profile.command_topic == '/cartesian_impedance_controller/target_pose'

@@ -52,7 +52,8 @@ class Recorded:
 class PolicyClient(Node):
     """A policy/operator stand-in: publishes commands, relays joint states, calls services."""
 
-    def __init__(self, context: Context, joint_names: Sequence[str], controller_topic: str,
+    def __init__(self, context: Context, joint_names: Sequence[str],
+                 controller_topic: str | None,
                  ) -> None:
         super().__init__('policy_client', context=context,
                          parameter_overrides=[Parameter('use_sim_time', value=True)])
@@ -65,8 +66,9 @@ class PolicyClient(Node):
         self.relay_pub = self.create_publisher(JointState, '/relay/joint_states', 50)
         self.create_subscription(JointState, '/joint_states', self._on_joint_state, 50)
         self.create_subscription(String, '/safety_bridge/decisions', self._on_decision, 200)
-        self.create_subscription(JointTrajectory, controller_topic,
-                                 self.record.controller.append, 200)
+        if controller_topic is not None:  # a joint_trajectory interface: record what it gets
+            self.create_subscription(JointTrajectory, controller_topic,
+                                     self.record.controller.append, 200)
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.create_subscription(String, '/safety_bridge/state', self._on_state, latched)
         self.services_: dict[str, Client] = {
@@ -135,7 +137,10 @@ class BridgeHarness:
             parameter_overrides=[Parameter('use_sim_time', value=True),
                                  Parameter('robot', value=robot.name),
                                  Parameter('workspace', value=workspace), *bridge_params])
-        self.client = PolicyClient(context, robot.joint_names, self.bridge.profile.command_topic)
+        profile = self.bridge.profile
+        self.client = PolicyClient(
+            context, robot.joint_names,
+            profile.command_topic if profile.interface == 'joint_trajectory' else None)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.sim)
         self._others = SingleThreadedExecutor(context=context)

@@ -229,3 +229,12 @@ def test_the_cartesian_interface_sends_the_tcp_pose_of_the_limited_command():
     np.testing.assert_allclose(np.abs(np.dot([o.w, o.x, o.y, o.z],
                                              quat_from_matrix(expected))), 1.0, atol=1e-12)
     assert profile.command_topic == '/cartesian_impedance_controller/target_pose'
+
+
+def test_the_bridge_refuses_a_rate_faster_than_the_robot_controller(capsys):
+    """UR5 (CB3) controllers run at 125 Hz: a 200 Hz bridge is refused, naming the value."""
+    code = bridge_main(['safety_bridge', '--ros-args', '-p', 'robot:=ur5',
+                        '-p', 'control_rate_hz:=200.0'])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert 'control_rate_hz' in error and '125 Hz' in error

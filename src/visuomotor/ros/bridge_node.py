@@ -36,6 +36,7 @@ from std_msgs.msg import Float64, Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from visuomotor.params import ParameterError
 from visuomotor.ros.controller_output import (
     setpoint_to_pose,
     setpoint_to_positions,
@@ -62,6 +63,11 @@ class BridgeNode(Node):
         log.warning(DISCLAIMER)
         profile = load_safety_profile(str(params['robot']), str(params['tier']),
                                       str(params['interface']))
+        rate = float(params['control_rate_hz'])
+        if rate > profile.driver.controller_rate_hz:
+            raise ParameterError('control_rate_hz', f'{rate:g} Hz is faster than the '
+                                 f'{profile.driver.package} controller runs '
+                                 f'({profile.driver.controller_rate_hz:g} Hz): lower it')
         workspace = load_workspace(str(params['workspace'])) if params['workspace'] else None
         self.bridge = SafetyBridge(profile, workspace, timing_from_params(params))
         self.profile = profile

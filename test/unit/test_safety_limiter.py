@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from visuomotor.robots.kinematics import TcpKinematics, jacobian, tcp_pose
@@ -34,7 +34,8 @@ DTS = (0.002, 0.01, 0.02)
 #: Ticks per generated sequence (CI budget; the soak profile runs more sequences, not longer).
 MAX_TICKS = 150
 REASONS = frozenset({'position_clamped', 'slowdown', 'velocity_scaled', 'cartesian_scaled',
-                     'acceleration_limited', 'cartesian_override'})
+                     'acceleration_limited', 'cartesian_cap_exceeded',
+                     'cartesian_override'})
 SCALING_ONLY = frozenset({'velocity_scaled', 'cartesian_scaled'})
 
 
@@ -141,6 +142,13 @@ def assert_within_limits(case: Case, prev: CommandState, target: np.ndarray,
                                err_msg='the reported TCP is not the pose of the command')
     point, point_prev = pose[:3, 3], tcp_pose(case.profile.robot, prev.q)[:3, 3]
     assert box.contains(point, 1e-9), f'TCP {point} left the box {box.describe()}'
+    if 'cartesian_cap_exceeded' in reasons:
+        # Braking from a velocity the Cartesian caps no longer admit (the Jacobian changed
+        # fast): the joint acceleration cap holds, the Cartesian caps are soft for the tick.
+        change = np.abs(v - prev.v)
+        assert np.all(change <= lim.acceleration_rad_s2 * dt * (1 + REL) + 1e-12)
+        assert np.all(np.abs(v) <= np.abs(prev.v) + 1e-12), 'braking, never faster'
+        return
     linear = float(np.linalg.norm(point - point_prev)) / dt
     assert linear <= lim.tcp_linear_m_s * (1 + 1e-6), \
         f'TCP linear speed {linear} m/s above {lim.tcp_linear_m_s} ({result.reasons})'
@@ -264,6 +272,12 @@ def ticks(scenario: Scenario) -> Iterator[tuple[CommandState, np.ndarray, LimitR
 
 
 @given(scenario=scenarios())
+@example(scenario=Scenario(  # found by the soak profile: UR5e near a singularity
+    case=next(c for c in CASES if c.name == 'ur5e/nominal'), dt=0.01,
+    start=np.array([-2.26000359, -3.07917558, 2.59658273, 0.32307232, 0.15554258,
+                    -2.79479264]),
+    segments=(('huge', [-4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], 43),
+              ('wide', [-3.0, 0.0, 0.0, 0.0, 0.0, -3.0, 0.0], 15))))
 def test_any_target_sequence_keeps_every_command_within_the_limits(scenario: Scenario) -> None:
     """Arbitrary finite targets, step by step: every command stays inside every limit."""
     for prev, target, result in ticks(scenario):

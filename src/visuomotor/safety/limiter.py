@@ -13,14 +13,17 @@ the previous one. In order:
    larger than a_cap * dt on any joint (the acceleration cap; the output velocity is a convex
    combination of two admissible velocities, so the caps still hold);
 5. verify the result with FK; if the Cartesian caps or the box are still violated (the
-   linearisation in step 3 missed), shrink along the same line, and only if the previous
-   velocity itself is inadmissible there, toward rest (flagged `cartesian_override`).
+   linearisation in step 3 missed), shrink along the same line. If the previous velocity
+   itself is inadmissible there (the Jacobian changes fast near a singularity), brake along
+   it at the acceleration cap and accept the Cartesian speed cap for that tick (flagged
+   `cartesian_cap_exceeded`), unless braking that gently would leave the box: only then is
+   the acceleration cap overridden (flagged `cartesian_override`).
 
 Compliant input passes bit-identically; the output never moves a joint faster than both the
 request and the previous command; no operation can turn a finite input into NaN.
-Priorities when the caps conflict: joint envelope and workspace box, then velocity caps, then
-the acceleration cap. The slowdown zone is validated (profile.py) to be long enough to brake
-within the acceleration cap, so in practice the acceleration cap holds too.
+Priorities when the caps conflict: joint envelope and workspace box, then the joint velocity
+and acceleration caps, then the Cartesian speed caps. The slowdown zone is validated
+(profile.py) to be long enough to brake within the acceleration cap.
 """
 
 from __future__ import annotations
@@ -186,17 +189,31 @@ class Limiter:
         q_new = self._positions(q, v, dt)
         return q_new, self.fk.pose(q_new)
 
+    def _inside_box(self, tcp_prev: Vector, tcp_new: Vector) -> bool:
+        """The hard part of the Cartesian check: inside the box (or not further outside)."""
+        def excess(tcp: Vector) -> float:
+            p = tcp[:3, 3]
+            over = np.maximum(self.box.min_xyz_m - p, 0.0) + np.maximum(p - self.box.max_xyz_m,
+                                                                         0.0)
+            return float(np.max(over))
+        return excess(tcp_new) <= excess(tcp_prev) + 1e-12
+
     def _shrink(self, prev: CommandState, base: Vector, v3: Vector, dt: float,
                 reasons: list[str]) -> tuple[Vector, Vector, Vector]:
-        """Largest admissible velocity on the segment base -> v3, else on 0 -> base."""
+        """Largest admissible velocity on the segment base -> v3; else brake from base.
+
+        `base` (the previous velocity within the joint caps) can itself break the Cartesian
+        caps where the Jacobian changes fast (near a singularity). Then the arm brakes along
+        it as hard as the acceleration cap allows, accepting a soft Cartesian cap for the
+        tick (`cartesian_cap_exceeded`), unless that would leave the box: the box is hard,
+        and only then is the acceleration cap overridden (`cartesian_override`).
+        """
         def admissible(v: Vector) -> tuple[bool, Vector, Vector]:
             q_new, tcp = self._advance(prev.q, v, dt)
             return self.cartesian_ratio(prev.tcp, tcp, dt) <= 1.0 + _SLACK, q_new, tcp
 
         ok = admissible(base)[0]
         start, end = (base, v3) if ok else (np.zeros_like(base), base)
-        if not ok:
-            reasons.append('cartesian_override')
         best = (start, *self._advance(prev.q, start, dt))
         low, high = 0.0, 1.0
         for _ in range(16):
@@ -209,4 +226,18 @@ class Limiter:
                 high = mid
         if 'cartesian_scaled' not in reasons:
             reasons.append('cartesian_scaled')
+        if ok:
+            return best
+        speed = np.abs(base)
+        moving = speed > 0.0
+        budget = np.maximum(self.limits.acceleration_rad_s2 * dt - np.abs(base - prev.v), 0.0)
+        braking = float(np.max(1.0 - budget[moving] / speed[moving])) if moving.any() else 0.0
+        if braking <= low:
+            return best
+        candidate = base * braking
+        q_brake, tcp_brake = self._advance(prev.q, candidate, dt)
+        if self._inside_box(prev.tcp, tcp_brake):
+            reasons.append('cartesian_cap_exceeded')
+            return candidate, q_brake, tcp_brake
+        reasons.append('cartesian_override')
         return best

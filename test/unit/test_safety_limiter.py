@@ -538,23 +538,54 @@ def test_reversed_target_decelerates_within_the_acceleration_cap(robot: str, tie
     assert state.v[-1] > 0.1, 'never moved toward the new target'
 
 
-@pytest.mark.parametrize(('robot', 'offsets'), [('fr3', (0.0, 1.6, 0.0, 0.2, 0.0, 0.75, 0.0)),
-                                                ('ur5e', (0.0, 0.8, 0.0, 0.0, 0.0, 0.0))])
-def test_tcp_stops_at_the_floor_of_the_workspace(robot: str, offsets: tuple[float, ...]) -> None:
+#: Joint offsets from home that put the TCP under the table (z < 0 in the base frame).
+UNDER_THE_TABLE = {'fr3': (0.0, 1.6, 0.0, 0.2, 0.0, 0.75, 0.0),
+                   'ur5e': (0.0, 0.8, 0.0, 0.0, 0.0, 0.0)}
+
+
+def drive_into_the_floor(case: Case, dt: float, seconds: float = 15.0,
+                         ) -> Iterator[tuple[CommandState, LimitResult]]:
+    """From rest at home, hold a target under the table: (previous state, result) per tick."""
+    target = case.home + np.array(UNDER_THE_TABLE[case.profile.robot.name])
+    assert tcp_pose(case.profile.robot, target)[2, 3] < case.box.min_xyz_m[2]
+    state = case.limiter.seed(case.home)
+    for _ in range(round(seconds / dt)):
+        result = case.limiter.step(state, target, dt)
+        yield state, result
+        state = result.state
+
+
+@pytest.mark.parametrize('robot', ['fr3', 'ur5e'])
+def test_tcp_stops_at_the_floor_of_the_workspace(robot: str) -> None:
     """A target under the table: the TCP comes down to the box floor and not through it."""
     for tier in ('commissioning', 'nominal'):
         case = CASE_BY_NAME[robot, tier]
         floor = case.box.min_xyz_m[2]
-        target = case.home + np.array(offsets)
-        assert tcp_pose(case.profile.robot, target)[2, 3] < floor
-        state = case.limiter.seed(case.home)
+        target = case.home + np.array(UNDER_THE_TABLE[robot])
         lowest = math.inf
-        for _ in range(1500):
-            result = case.limiter.step(state, target, 0.01)
-            assert_within_limits(case, state, target, result, 0.01)
+        for prev, result in drive_into_the_floor(case, 0.01):
+            assert_within_limits(case, prev, target, result, 0.01)
             z = result.state.tcp[2, 3]
             assert z >= floor - 1e-9, f'TCP at z = {z} below the floor {floor}'
             lowest = min(lowest, z)
-            state = result.state
         assert lowest < floor + 2e-3, f'stopped at z = {lowest}, short of the floor {floor}'
-        assert not np.allclose(state.q, target)
+        assert not np.allclose(result.state.q, target)
+
+
+
+@pytest.mark.parametrize(('robot', 'tier'), [
+    ('fr3', 'commissioning'), ('fr3', 'nominal'), ('ur5e', 'commissioning'),
+    ('ur5e', 'nominal')])
+def test_tcp_approaches_the_floor_along_the_box_slowdown_curve(robot: str, tier: str) -> None:
+    """Driven into the table, the TCP's speed toward it stays under v_cap sqrt(d / zone)."""
+    case = CASE_BY_NAME[robot, tier]
+    floor, zone = case.box.min_xyz_m[2], case.box.slowdown_zone_m
+    cap = case.limits.tcp_linear_m_s
+    for dt in DTS:
+        for prev, result in drive_into_the_floor(case, dt):
+            room = max(prev.tcp[2, 3] - floor, 0.0)
+            allowed = min(cap * math.sqrt(room / zone) * dt, room)
+            drop = prev.tcp[2, 3] - result.state.tcp[2, 3]
+            assert drop <= allowed * (1 + 1e-6) + 1e-12, \
+                (f'dt {dt}: TCP {room} m above the floor dropped {drop} m in one tick '
+                 f'(curve allows {allowed}; {result.reasons})')

@@ -16,8 +16,8 @@ the previous one. In order:
    linearisation in step 3 missed), shrink along the same line. If the previous velocity
    itself is inadmissible there (the Jacobian changes fast near a singularity), brake along
    it at the acceleration cap and accept the Cartesian speed cap for that tick (flagged
-   `cartesian_cap_exceeded`), unless braking that gently would leave the box: only then is
-   the acceleration cap overridden (flagged `cartesian_override`).
+   `cartesian_cap_exceeded`), unless braking that gently would break a wall's slowdown
+   curve: only then is the acceleration cap overridden (flagged `cartesian_override`).
 
 Compliant input passes bit-identically; the output never moves a joint faster than both the
 request and the previous command; no operation can turn a finite input into NaN.
@@ -96,25 +96,37 @@ class Limiter:
     def cartesian_ratio(self, tcp_prev: Vector, tcp_new: Vector, dt: float) -> float:
         """How far a TCP move exceeds the Cartesian caps (<= 1: within them).
 
-        The largest of: linear speed / cap, angular speed / cap, and per wall the displacement
-        toward it / the displacement its slowdown curve allows this tick.
+        The larger of `speed_ratio` and `wall_ratio`.
         """
-        lim, box = self.limits, self.box
+        return max(self.speed_ratio(tcp_prev, tcp_new, dt),
+                   self.wall_ratio(tcp_prev, tcp_new, dt))
+
+    def speed_ratio(self, tcp_prev: Vector, tcp_new: Vector, dt: float) -> float:
+        """Linear speed / cap and angular speed / cap of a TCP move, the larger."""
+        lim = self.limits
         # Plain floats: for 3-vectors they are several times cheaper than numpy calls.
         prev, new = tcp_prev.tolist(), tcp_new.tolist()
-        p0 = (prev[0][3], prev[1][3], prev[2][3])
-        dp = (new[0][3] - p0[0], new[1][3] - p0[1], new[2][3] - p0[2])
-        ratio = math.sqrt(dp[0] * dp[0] + dp[1] * dp[1] + dp[2] * dp[2]) \
-            / (lim.tcp_linear_m_s * dt)
+        dx, dy, dz = (new[0][3] - prev[0][3], new[1][3] - prev[1][3], new[2][3] - prev[2][3])
+        ratio = math.sqrt(dx * dx + dy * dy + dz * dz) / (lim.tcp_linear_m_s * dt)
         trace = sum(prev[i][k] * new[i][k] for i in range(3) for k in range(3))
         angle = math.acos(min(1.0, max(-1.0, (trace - 1.0) / 2.0)))
-        ratio = max(ratio, angle / (lim.tcp_angular_rad_s * dt))
-        zone, low, high = box.slowdown_zone_m, self._box_min, self._box_max
+        return max(ratio, angle / (lim.tcp_angular_rad_s * dt))
+
+    def wall_ratio(self, tcp_prev: Vector, tcp_new: Vector, dt: float) -> float:
+        """Per wall, the displacement toward it / what its slowdown curve allows this tick.
+
+        The allowance never exceeds the distance to the wall, so <= 1 also means the TCP
+        stays inside the box.
+        """
+        lim, zone = self.limits, self.box.slowdown_zone_m
+        low, high = self._box_min, self._box_max
+        ratio = 0.0
         for axis in range(3):
-            step = dp[axis]
+            p0 = float(tcp_prev[axis, 3])
+            step = float(tcp_new[axis, 3]) - p0
             if step == 0.0:
                 continue
-            distance = high[axis] - p0[axis] if step > 0 else p0[axis] - low[axis]
+            distance = high[axis] - p0 if step > 0 else p0 - low[axis]
             if distance <= 0.0:
                 return math.inf  # on or beyond the wall: no motion toward it at all
             allowed = min(lim.tcp_linear_m_s * min(1.0, math.sqrt(distance / zone)) * dt,
@@ -189,15 +201,6 @@ class Limiter:
         q_new = self._positions(q, v, dt)
         return q_new, self.fk.pose(q_new)
 
-    def _inside_box(self, tcp_prev: Vector, tcp_new: Vector) -> bool:
-        """The hard part of the Cartesian check: inside the box (or not further outside)."""
-        def excess(tcp: Vector) -> float:
-            p = tcp[:3, 3]
-            over = np.maximum(self.box.min_xyz_m - p, 0.0) + np.maximum(p - self.box.max_xyz_m,
-                                                                         0.0)
-            return float(np.max(over))
-        return excess(tcp_new) <= excess(tcp_prev) + 1e-12
-
     def _shrink(self, prev: CommandState, base: Vector, v3: Vector, dt: float,
                 reasons: list[str]) -> tuple[Vector, Vector, Vector]:
         """Largest admissible velocity on the segment base -> v3; else brake from base.
@@ -205,8 +208,8 @@ class Limiter:
         `base` (the previous velocity within the joint caps) can itself break the Cartesian
         caps where the Jacobian changes fast (near a singularity). Then the arm brakes along
         it as hard as the acceleration cap allows, accepting a soft Cartesian cap for the
-        tick (`cartesian_cap_exceeded`), unless that would leave the box: the box is hard,
-        and only then is the acceleration cap overridden (`cartesian_override`).
+        tick (`cartesian_cap_exceeded`), unless that would break a wall's slowdown curve (the
+        box is hard): only then is the acceleration cap overridden (`cartesian_override`).
         """
         def admissible(v: Vector) -> tuple[bool, Vector, Vector]:
             q_new, tcp = self._advance(prev.q, v, dt)
@@ -236,7 +239,7 @@ class Limiter:
             return best
         candidate = base * braking
         q_brake, tcp_brake = self._advance(prev.q, candidate, dt)
-        if self._inside_box(prev.tcp, tcp_brake):
+        if self.wall_ratio(prev.tcp, tcp_brake, dt) <= 1.0 + _SLACK:
             reasons.append('cartesian_cap_exceeded')
             return candidate, q_brake, tcp_brake
         reasons.append('cartesian_override')

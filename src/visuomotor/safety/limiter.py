@@ -98,19 +98,13 @@ class Limiter:
 
         The larger of `speed_ratio` and `wall_ratio`.
         """
-        return max(self.speed_ratio(tcp_prev, tcp_new, dt),
-                   self.wall_ratio(tcp_prev, tcp_new, dt))
+        # Plain floats: for 3-vectors they are several times cheaper than numpy calls.
+        prev, new = tcp_prev.tolist(), tcp_new.tolist()
+        return max(self._speed(prev, new, dt), self._walls(prev, new, dt))
 
     def speed_ratio(self, tcp_prev: Vector, tcp_new: Vector, dt: float) -> float:
         """Linear speed / cap and angular speed / cap of a TCP move, the larger."""
-        lim = self.limits
-        # Plain floats: for 3-vectors they are several times cheaper than numpy calls.
-        prev, new = tcp_prev.tolist(), tcp_new.tolist()
-        dx, dy, dz = (new[0][3] - prev[0][3], new[1][3] - prev[1][3], new[2][3] - prev[2][3])
-        ratio = math.sqrt(dx * dx + dy * dy + dz * dz) / (lim.tcp_linear_m_s * dt)
-        trace = sum(prev[i][k] * new[i][k] for i in range(3) for k in range(3))
-        angle = math.acos(min(1.0, max(-1.0, (trace - 1.0) / 2.0)))
-        return max(ratio, angle / (lim.tcp_angular_rad_s * dt))
+        return self._speed(tcp_prev.tolist(), tcp_new.tolist(), dt)
 
     def wall_ratio(self, tcp_prev: Vector, tcp_new: Vector, dt: float) -> float:
         """Per wall, the displacement toward it / what its slowdown curve allows this tick.
@@ -118,12 +112,23 @@ class Limiter:
         The allowance never exceeds the distance to the wall, so <= 1 also means the TCP
         stays inside the box.
         """
+        return self._walls(tcp_prev.tolist(), tcp_new.tolist(), dt)
+
+    def _speed(self, prev: list[list[float]], new: list[list[float]], dt: float) -> float:
+        lim = self.limits
+        dx, dy, dz = (new[0][3] - prev[0][3], new[1][3] - prev[1][3], new[2][3] - prev[2][3])
+        ratio = math.sqrt(dx * dx + dy * dy + dz * dz) / (lim.tcp_linear_m_s * dt)
+        trace = sum(prev[i][k] * new[i][k] for i in range(3) for k in range(3))
+        angle = math.acos(min(1.0, max(-1.0, (trace - 1.0) / 2.0)))
+        return max(ratio, angle / (lim.tcp_angular_rad_s * dt))
+
+    def _walls(self, prev: list[list[float]], new: list[list[float]], dt: float) -> float:
         lim, zone = self.limits, self.box.slowdown_zone_m
         low, high = self._box_min, self._box_max
         ratio = 0.0
         for axis in range(3):
-            p0 = float(tcp_prev[axis, 3])
-            step = float(tcp_new[axis, 3]) - p0
+            p0 = prev[axis][3]
+            step = new[axis][3] - p0
             if step == 0.0:
                 continue
             distance = high[axis] - p0 if step > 0 else p0 - low[axis]

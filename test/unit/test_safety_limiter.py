@@ -589,3 +589,44 @@ def test_tcp_approaches_the_floor_along_the_box_slowdown_curve(robot: str, tier:
             assert drop <= allowed * (1 + 1e-6) + 1e-12, \
                 (f'dt {dt}: TCP {room} m above the floor dropped {drop} m in one tick '
                  f'(curve allows {allowed}; {result.reasons})')
+
+
+@st.composite
+def moving_states(draw: st.DrawFn) -> tuple[Case, float, CommandState]:
+    """Any admissible moving state: a valid position and a velocity within every cap there.
+
+    The velocity is within the joint caps and slowdown curves at the position, and its
+    next-tick TCP motion within the Cartesian caps and wall curves: a state the limiter itself
+    could have produced one tick earlier.
+    """
+    case, dt = draw(CASE), draw(st.sampled_from(DTS))
+    q = draw(rest_positions(case))
+    direction = np.array(draw(st.lists(st.floats(-1.0, 1.0), min_size=7, max_size=7)))
+    v = direction[:case.dof] * draw(st.floats(0.0, 1.0))
+    room = np.where(v > 0, case.limits.upper_rad - q, q - case.limits.lower_rad)
+    curve = case.limits.velocity_rad_s * np.minimum(
+        1.0, np.sqrt(np.maximum(room, 0.0) / case.limits.slowdown_zone_rad))
+    cap = np.minimum(curve, np.maximum(room, 0.0) / dt)
+    speed = np.abs(v)
+    over = speed > cap
+    if over.any():
+        v = v * float(np.min(cap[over] / speed[over]))
+    limiter, tcp = case.limiter, case.limiter.fk.pose(q)
+    for _ in range(60):
+        if limiter.cartesian_ratio(tcp, limiter.fk.pose(q + v * dt), dt) <= 1.0:
+            break
+        v = v * 0.7
+    else:
+        v = np.zeros_like(v)
+    return case, dt, CommandState(q, v, tcp)
+
+
+@given(state=moving_states(), segment=SEGMENTS)
+def test_one_step_from_any_admissible_moving_state_stays_within_the_limits(
+        state: tuple[Case, float, CommandState], segment: list[tuple]) -> None:
+    """From any state the limiter could be in, any target: one command within every limit."""
+    case, dt, prev = state
+    kind, values, _ = segment[0]
+    target = make_target(case, kind, values, prev.q)
+    result = case.limiter.step(prev, target, dt)
+    assert_within_limits(case, prev, clamped(case, target), result, dt)

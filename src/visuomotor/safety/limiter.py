@@ -71,6 +71,9 @@ class Limiter:
         self.limits = limits
         self.box = workspace
         self.fk = kinematics
+        self._signed_bounds = np.array([limits.upper_rad, -limits.lower_rad])
+        self._signs = np.array([[1.0], [-1.0]])
+        self._inverse_zone = 1.0 / limits.slowdown_zone_rad
         self._box_min = workspace.min_xyz_m.tolist()
         self._box_max = workspace.max_xyz_m.tolist()
 
@@ -83,13 +86,14 @@ class Limiter:
 
     def joint_caps(self, q: Vector, dt: float) -> tuple[Vector, Vector]:
         """Speed caps toward the upper and the lower limit at `q` (slowdown zone applied)."""
-        lim = self.limits
-        d_hi = np.maximum(lim.upper_rad - q, 0.0)
-        d_lo = np.maximum(q - lim.lower_rad, 0.0)
-        zone = lim.slowdown_zone_rad
-        cap_hi = lim.velocity_rad_s * np.minimum(1.0, np.sqrt(d_hi / zone))
-        cap_lo = lim.velocity_rad_s * np.minimum(1.0, np.sqrt(d_lo / zone))
-        return np.minimum(cap_hi, d_hi / dt), np.minimum(cap_lo, d_lo / dt)
+        # Both directions at once (one row each): half the numpy calls of doing them apart.
+        room = self._signed_bounds - q * self._signs
+        np.maximum(room, 0.0, out=room)
+        caps = np.sqrt(room * self._inverse_zone)
+        np.minimum(caps, 1.0, out=caps)
+        caps *= self.limits.velocity_rad_s
+        np.minimum(caps, room / dt, out=caps)
+        return caps[0], caps[1]
 
     # -- Cartesian --------------------------------------------------------------------------
 

@@ -134,3 +134,21 @@ def read_yaml(path: Path, error: type[FieldError], what: str) -> object:
         raise error(what, f'cannot read {path}: {exc}') from None
     except yaml.YAMLError as exc:
         raise error(what, f'{path} is not valid YAML: {exc}') from None
+
+
+def config_path(name_or_path: str | Path, folder: Path, what: str,
+                error: type[FieldError]) -> Path:
+    """A config file given by name (`<folder>/<name>.yaml`) or by a YAML file path.
+
+    Raises:
+        error: `what` is an unknown name; the message lists the available ones.
+    """
+    text = str(name_or_path)
+    if text.endswith(('.yaml', '.yml')):
+        return Path(text)
+    path = folder / f'{text}.yaml'
+    if not path.is_file():
+        known = ', '.join(sorted(p.stem for p in folder.glob('*.yaml')))
+        raise error(what, f'unknown {what} {text!r}; available: {known}, or give the path '
+                    f'of a {what} YAML file')
+    return path

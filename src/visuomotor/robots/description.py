@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 
-from visuomotor.config_fields import FieldReader, read_yaml
+from visuomotor.config_fields import FieldReader, config_path, read_yaml
 from visuomotor.errors import FieldError
 from visuomotor.paths import share_dir
 
@@ -244,14 +244,7 @@ def load_robot(name_or_path: str | Path) -> RobotDescription:
     Raises:
         RobotDescriptionError: unknown name or an invalid file, naming the field.
     """
-    text = str(name_or_path)
-    path = Path(text)
-    if not text.endswith(('.yaml', '.yml')):
-        path = robots_dir() / f'{text}.yaml'
-        if not path.is_file():
-            raise RobotDescriptionError('robot', f'unknown robot {text!r}; available: '
-                                        f'{", ".join(available_robots())}, or give the path '
-                                        f'of a description YAML file')
+    path = config_path(name_or_path, robots_dir(), 'robot', RobotDescriptionError)
     data = read_yaml(path, RobotDescriptionError, 'robot')
     try:
         return robot_from_dict(data, str(path))

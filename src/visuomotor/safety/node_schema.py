@@ -7,6 +7,7 @@ commands fault.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from visuomotor.params import Param, ParamValue
@@ -46,13 +47,11 @@ BRIDGE_NODE_PARAMS = (
 
 
 def timing_from_params(params: Mapping[str, ParamValue]) -> BridgeTiming:
-    """BridgeTiming from resolved node parameters."""
-    return BridgeTiming(
-        control_period_s=1.0 / float(params['control_rate_hz']),
-        stale_s=float(params['stale_s']),
-        watchdog_s=float(params['watchdog_s']),
-        joint_state_timeout_s=float(params['joint_state_timeout_s']),
-        max_consecutive_rejects=int(params['max_consecutive_rejects']),
-        tracking_error_duration_s=float(params['tracking_error_duration_s']),
-        gripper_min_toggle_s=float(params['gripper_min_toggle_s']),
-        hold_settle_s=float(params['hold_settle_s']))
+    """BridgeTiming from resolved node parameters (same names; the rate gives the period).
+
+    The values were type-checked against the schema (whose defaults are BridgeTiming's).
+    """
+    values = {field.name: params[field.name] for field in dataclasses.fields(BridgeTiming)
+              if field.name in params}
+    return BridgeTiming(control_period_s=1.0 / float(params['control_rate_hz']),
+                        **values)  # type: ignore[arg-type]

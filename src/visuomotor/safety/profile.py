@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from visuomotor.config_fields import FieldReader, read_yaml
+from visuomotor.config_fields import FieldReader, config_path, read_yaml
 from visuomotor.errors import FieldError
-from visuomotor.robots.description import RobotDescription, load_robot, robot_from_dict, robots_dir
+from visuomotor.robots.description import RobotDescription, robot_from_dict, robots_dir
 
 Vector = npt.NDArray[np.float64]
 
@@ -301,10 +301,7 @@ def load_safety_profile(robot: str | Path, tier: str = 'commissioning',
     Raises:
         ProfileError: an unknown robot or an invalid or unsafe profile, naming the value.
     """
-    path = Path(str(robot))
-    if not str(robot).endswith(('.yaml', '.yml')):
-        load_robot(str(robot))  # a clear error for unknown names
-        path = robots_dir() / f'{robot}.yaml'
+    path = config_path(robot, robots_dir(), 'robot', ProfileError)
     data = read_yaml(path, ProfileError, 'robot')
     try:
         return safety_profile_from_dict(data, tier, interface, str(path))

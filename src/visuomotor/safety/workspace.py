@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from visuomotor.config_fields import FieldReader, read_yaml
+from visuomotor.config_fields import FieldReader, config_path, read_yaml
 from visuomotor.errors import FieldError
 from visuomotor.paths import share_dir
 
@@ -81,13 +81,8 @@ def load_workspace(name_or_path: str | Path) -> WorkspaceBox:
         raise WorkspaceError('workspace', 'no workspace box is configured, and there is no '
                              'default: measure the cell and give a file with min_xyz_m / '
                              'max_xyz_m in the robot base frame (see config/workspaces/)')
-    path = Path(text)
-    if not text.endswith(('.yaml', '.yml')):
-        path = share_dir() / 'config' / 'workspaces' / f'{text}.yaml'
-        if not path.is_file():
-            known = sorted(p.stem for p in path.parent.glob('*.yaml'))
-            raise WorkspaceError('workspace', f'unknown workspace {text!r}; known: {known}, or '
-                                 f'give a YAML file path')
+    path = config_path(text, share_dir() / 'config' / 'workspaces', 'workspace',
+                       WorkspaceError)
     data = read_yaml(path, WorkspaceError, 'workspace')
     try:
         return workspace_from_dict(data, str(path))

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from visuomotor.cameras.intrinsics import CameraIntrinsics
-from visuomotor.config_fields import FieldReader, read_yaml
+from visuomotor.config_fields import FieldReader, config_path, read_yaml
 from visuomotor.errors import FieldError
 from visuomotor.paths import share_dir
 from visuomotor.robots.description import RobotDescription, load_robot
@@ -283,14 +283,8 @@ def scene_from_dict(data: object, source: str = 'scene') -> SceneConfig:
 
 def load_scene(name_or_path: str | Path) -> SceneConfig:
     """Load a scene by name (`fr3`, `ur5e`: config/sim/<name>.yaml) or from a YAML path."""
-    text = str(name_or_path)
-    path = Path(text)
-    if not text.endswith(('.yaml', '.yml')):
-        path = share_dir() / 'config' / 'sim' / f'{text}.yaml'
-        if not path.is_file():
-            known = sorted(p.stem for p in path.parent.glob('*.yaml'))
-            raise SceneConfigError('scene', f'unknown twin scene {text!r}; available: '
-                                   f'{known}, or give the path of a scene YAML file')
+    path = config_path(name_or_path, share_dir() / 'config' / 'sim', 'scene',
+                       SceneConfigError)
     try:
         return scene_from_dict(read_yaml(path, SceneConfigError, 'scene'), str(path))
     except SceneConfigError as error:

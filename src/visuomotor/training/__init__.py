@@ -1,0 +1,1 @@
+"""Training (torch): the networks from the source documents and the export to a bundle."""

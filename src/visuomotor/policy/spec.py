@@ -91,7 +91,7 @@ class ActionSpec:
 
     `joint_position`: absolute positions of `joint_names` (rad); `joint_delta`: offsets from
     the positions observed with the newest frame; `ee_pose`: TCP position (m) + rotation
-    vector (rad) in the base frame. A gripper value (0 open .. 1 closed) follows if `gripper`.
+    vector (rad) in the base frame. The gripper's opening width (m) follows if `gripper`.
     """
 
     kind: str

@@ -1,0 +1,139 @@
+"""The policy loop (pure; time is an argument): frames and joint states in, plans out.
+
+The node feeds it messages and calls, every control tick:
+
+1. `plan(now)`: the rows to send now (from the chunks so far), or None;
+2. `next_observation(now)`: an aligned observation if an inference is due and none is
+   running, else None (with the reason in `last_refusal` when streams are bad);
+3. after the inference (off the control path): `on_chunk(chunk, now, times)`.
+
+Stale, frozen, missing or skewed cameras refuse the observation; no new chunk then arrives,
+the plan ages out after `max_age_s` and nothing more is sent, so the safety bridge's watchdog
+stops the arm.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from visuomotor.cameras.sync import Aligned, Refusal, Sample, SyncConfig, Synchronizer
+from visuomotor.policy.chunking import ChunkScheduler, Plan, SchedulerConfig
+from visuomotor.policy.runtime import ActionChunk, Observation, StageTimes
+from visuomotor.policy.spec import PolicySpec
+
+#: Latency samples kept per stage for the medians and p99 on /diagnostics.
+WINDOW = 200
+
+
+@dataclass
+class LatencyStats:
+    """Rolling per-stage latencies, milliseconds."""
+
+    stages: dict[str, deque[float]] = field(default_factory=dict)
+
+    def add(self, stage: str, value_ms: float) -> None:
+        """Record one sample."""
+        self.stages.setdefault(stage, deque(maxlen=WINDOW)).append(value_ms)
+
+    def summary(self) -> dict[str, tuple[float, float]]:
+        """Stage -> (median, p99) in ms."""
+        return {k: (float(np.median(v)), float(np.percentile(v, 99)))
+                for k, v in self.stages.items() if v}
+
+
+class PolicyLoop:
+    """Synchroniser + scheduler + counters for one policy on one robot."""
+
+    def __init__(self, spec: PolicySpec, sync: SyncConfig, scheduler: SchedulerConfig) -> None:
+        self.spec = spec
+        self.period_s = spec.control_period_s
+        self.sync = Synchronizer(spec.camera_names, sync)
+        self.scheduler = ChunkScheduler(scheduler, self.period_s, spec.chunk_length)
+        self.in_flight = False
+        self.last_refusal: Refusal | None = None
+        self.counters: Counter[str] = Counter()
+        self.latency = LatencyStats()
+        self._inference_ms = 0.0
+
+    # -- inputs ------------------------------------------------------------------------------
+
+    def on_frame(self, camera: str, stamp_s: float, image: npt.NDArray[Any],
+                 seq: int | None = None) -> str | None:
+        """A camera frame (raw, as received); returns why it was refused, if it was."""
+        buffer = self.sync.cameras.get(camera)
+        if buffer is None:
+            return f'camera {camera!r} is not read by the model'
+        return buffer.push(Sample(stamp_s, image, seq))
+
+    def on_joint_state(self, stamp_s: float, names: Sequence[str],
+                       positions: Sequence[float]) -> str | None:
+        """Measured joint positions (any order; the robot's joints must all be there)."""
+        index = {n: i for i, n in enumerate(names)}
+        try:
+            q = np.array([positions[index[j]] for j in self.spec.proprio.joint_names],
+                         dtype=np.float64)
+        except (KeyError, IndexError):
+            self.counters['joint_states_refused'] += 1
+            return (f'joint state lacks some of {list(self.spec.proprio.joint_names)} '
+                    f'(has {list(names)})')
+        if not np.isfinite(q).all():
+            self.counters['joint_states_refused'] += 1
+            return 'joint state has non-finite positions'
+        return self.sync.joints.push(Sample(stamp_s, q))
+
+    # -- the tick ----------------------------------------------------------------------------
+
+    def next_observation(self, now_s: float) -> Observation | None:
+        """An observation to infer on now, or None (not due, busy, or refused)."""
+        if self.in_flight or not self.scheduler.inference_due(now_s, self._inference_ms * 1e-3):
+            return None
+        aligned = self.sync.assemble(now_s, self.spec.observation_history, self.period_s)
+        if isinstance(aligned, Refusal):
+            if self.last_refusal is None or str(self.last_refusal) != str(aligned):
+                self.counters[f'refused_{aligned.reason}'] += 1
+            self.last_refusal = aligned
+            return None
+        self.last_refusal = None
+        self.in_flight = True
+        self.latency.add('observation_age', aligned.age_s * 1e3)
+        self.latency.add('skew', aligned.skew_s * 1e3)
+        return self._observation(aligned)
+
+    def _observation(self, aligned: Aligned) -> Observation:
+        frames = {name: [s.value for s in samples] for name, samples in aligned.frames.items()}
+        return Observation(frames, aligned.joint_positions, aligned.stamp_s)
+
+    def on_chunk(self, chunk: ActionChunk | None, now_s: float, times: StageTimes | None,
+                 error: str = '') -> None:
+        """The inference finished (chunk None: it failed with `error`)."""
+        self.in_flight = False
+        if chunk is None:
+            self.counters['inference_failed'] += 1
+            self.last_refusal = Refusal('policy', 'inference_failed', error)
+            return
+        if times is not None:
+            self._inference_ms = times.preprocess_ms + times.inference_ms + times.postprocess_ms
+            self.latency.add('preprocess', times.preprocess_ms)
+            self.latency.add('inference', times.inference_ms)
+            self.latency.add('postprocess', times.postprocess_ms)
+        self.latency.add('observation_to_chunk', (now_s - chunk.start_s) * 1e3)
+        earliest = now_s + self.scheduler.config.exec_latency_s
+        late = int(np.count_nonzero(chunk.times() < earliest))
+        if self.scheduler.add(chunk, now_s):
+            self.counters['chunks'] += 1
+            self.counters['late_rows_dropped'] += late  # latency compensation at work
+
+    def plan(self, now_s: float) -> Plan | None:
+        """The rows to send at this tick (None: nothing fresh to send)."""
+        plan = self.scheduler.plan(now_s)
+        if plan is None:
+            return None
+        if plan.over_budget:
+            self.counters['over_budget'] += 1
+        return plan

@@ -142,8 +142,10 @@ class StreamBuffer(Generic[T]):
 
 def interpolate(buffer: StreamBuffer[npt.NDArray[np.float64]], target_s: float,
                 max_gap_s: float) -> npt.NDArray[np.float64] | None:
-    """Linear interpolation between the samples bracketing `target_s` (or the nearest one
-    within `max_gap_s` when the target is outside the buffer); None if too far.
+    """Linear interpolation between the samples bracketing `target_s`.
+
+    Outside the buffer (or across a gap), the nearest sample within `max_gap_s`; None if
+    there is none that close.
     """
     samples = buffer.samples
     for older, newer in zip(list(samples)[:-1], list(samples)[1:], strict=True):

@@ -1,5 +1,4 @@
-"""Chunk scheduling (pure; every method takes the time): which actions to send, and when to
-infer again.
+"""Chunk scheduling (pure; every method takes the time): what to send, and when to infer.
 
 Every chunk is on the clock of its observation: row i applies at `observation time + i *
 period` (`ActionChunk`). Latency compensation follows from that: when a chunk arrives, the rows

@@ -58,6 +58,7 @@ setup(
             'visuomotor = visuomotor.cli:main',
             'sim_node = visuomotor.ros.sim_node:main',
             'safety_bridge = visuomotor.ros.bridge_node:main',
+            'policy_node = visuomotor.ros.policy_node:main',
         ],
     },
 )

@@ -11,6 +11,7 @@ every backend is later held to the training framework's numbers.
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -56,10 +57,13 @@ def export_bundle(module: nn.Module, spec: PolicySpec, directory: str | Path, *,
         expected = module(*tensors).numpy()
     buffer = io.BytesIO()
     dynamic = {n: {0: 'batch'} for n in [*names, spec.output_name]}
-    torch.onnx.export(module, tensors, buffer,  # type: ignore[arg-type]
-                      input_names=names,
-                      output_names=[spec.output_name], dynamic_axes=dynamic,
-                      opset_version=OPSET, dynamo=False)
+    with warnings.catch_warnings():
+        # The TorchScript exporter is deprecated in favour of torch.export, which needs
+        # onnxscript (not installed here); PLATFORM.md: export with dynamo=False.
+        warnings.simplefilter('ignore', DeprecationWarning)
+        torch.onnx.export(module, tensors, buffer,  # type: ignore[arg-type]
+                          input_names=names, output_names=[spec.output_name],
+                          dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
     model = onnx.load_model_from_string(buffer.getvalue())
     weights = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
     return write_bundle(directory, model, spec, inputs, {spec.output_name: expected},

@@ -1,0 +1,254 @@
+"""The policy node: cameras and joint states in, time-parameterised chunks to the safety bridge.
+
+Startup refuses (exit 2, a message naming both values) when the bundle's contract does not
+match the rig: camera names, joint names, control rate; then the chosen backend must
+reproduce the bundle's golden outputs, and is warmed up before the node reports ready.
+
+Subscribes: each model camera's image topic (sensor_msgs/Image, header.stamp = capture
+time), /joint_states.
+Publishes:
+    ~command (trajectory_msgs/JointTrajectory, default /safety_bridge/command): every control
+        tick, the planned rows still to come. header.stamp is the tick time the plan was
+        issued at, points' time_from_start are relative to it; each row's absolute time comes
+        from its observation's capture time (latency compensation). The plan is re-sent each
+        tick (the bridge's watchdog expects commands at its rate) and stops when no fresh
+        chunk exists, so a stalled policy or a bad camera stops the arm.
+    gripper widths (std_msgs/Float64, default /safety_bridge/gripper) when the model has one.
+    /diagnostics: backend, per-stage latency (observation age, preprocess, inference,
+        postprocess, publish; median and p99), per-camera rate/skew/drops, refusals.
+Inference runs on a worker thread, off the ROS callback thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from visuomotor.errors import ImageConversionError, VisuomotorError
+from visuomotor.paths import share_dir
+from visuomotor.policy.backends import open_backend
+from visuomotor.policy.bundle import load_bundle
+from visuomotor.policy.chunking import Plan
+from visuomotor.policy.contract import CameraStream, LiveRig, check_rig
+from visuomotor.policy.loop import PolicyLoop
+from visuomotor.policy.node_schema import (
+    POLICY_NODE_PARAMS,
+    backend_options,
+    backend_order,
+    camera_topics,
+    scheduler_config,
+    sync_config,
+)
+from visuomotor.policy.runtime import Observation, PolicyRuntime
+from visuomotor.robots.description import load_robot
+from visuomotor.ros.image_conversion import image_to_numpy
+from visuomotor.ros.node_main import run_node
+from visuomotor.ros.parameters import declare_parameters
+from visuomotor.ros.stamps import ns_to_stamp, stamp_to_ns
+from visuomotor.ros.trajectory_conversion import s_to_duration
+
+
+def resolve_model(text: str) -> Path:
+    """A bundle path, or a name under models/."""
+    if not text:
+        raise VisuomotorError('model: no policy bundle given; set model:=<bundle directory> '
+                              '(e.g. models/<name>)')
+    path = Path(text)
+    if path.exists() or '/' in text:
+        return path
+    return share_dir() / 'models' / text
+
+
+class PolicyNode(Node):
+    """Thin ROS wrapper of PolicyLoop + PolicyRuntime (see the module docstring)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__('policy', **kwargs)  # type: ignore[arg-type]
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._worker: threading.Thread | None = None
+        params = declare_parameters(self, POLICY_NODE_PARAMS)
+        log = self.get_logger()
+        bundle = load_bundle(resolve_model(str(params['model'])))
+        spec = bundle.spec
+        robot = load_robot(str(params['robot']))
+        rate = float(params['control_rate_hz']) or spec.control_rate_hz
+        topics = camera_topics(str(params['camera_topics']), spec.camera_names)
+        check_rig(spec, LiveRig({n: CameraStream(t) for n, t in topics.items()},
+                                robot.joint_names, rate, robot.name))
+        log.info(spec.describe())
+        backend, report = open_backend(bundle, backend_order(params), backend_options(params))
+        for kind, reason in report.skipped:
+            log.warning(f'backend {kind} skipped: {reason}')
+        golden = report.golden
+        log.info(f'backend: {backend.name}; golden outputs reproduced (max |error| '
+                 f'{golden.max_abs_error if golden else float("nan"):.2e}); warm-up '
+                 f'{", ".join(f"{t:.1f}" for t in report.warmup_ms)} ms')
+        self.backend_name = backend.name
+        self.runtime = PolicyRuntime(bundle, backend, robot=robot, seed=int(params['seed']))
+        self.loop = PolicyLoop(spec, sync_config(params),
+                               scheduler_config(params, spec.chunk_length,
+                                                spec.control_period_s))
+        self.joint_names = list(spec.action.joint_names)
+        self.has_gripper = spec.action.gripper
+        self._lock = threading.Lock()
+        self._pending: Observation | None = None
+        self._worker = threading.Thread(target=self._infer_forever, name='policy-inference',
+                                        daemon=True)
+        self.command_pub = self.create_publisher(JointTrajectory, str(params['command_topic']),
+                                                 10)
+        self.gripper_pub = self.create_publisher(Float64, str(params['gripper_topic']), 10)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        for name, topic in topics.items():
+            self.create_subscription(Image, topic, self._frame_handler(name),
+                                     qos_profile_sensor_data)
+            log.info(f'camera {name!r} <- {topic}')
+        self.create_subscription(JointState, '/joint_states', self._on_joint_state, 50)
+        self._refusal_logged = ''
+        self._next_diagnostics = 0.0
+        self._publish_ms = 0.0
+        self._worker.start()
+        self.create_timer(spec.control_period_s, self._tick)
+        log.info(f'ready: {spec.name} at {rate:g} Hz, {self.loop.scheduler.config.mode}, '
+                 f'commands -> {params["command_topic"]}')
+
+    def _now(self) -> float:
+        return float(self.get_clock().now().nanoseconds) * 1e-9
+
+    # -- inputs -----------------------------------------------------------------------------
+
+    def _frame_handler(self, camera: str):  # type: ignore[no-untyped-def]
+        def handle(msg: Image) -> None:
+            try:
+                image = image_to_numpy(msg, copy=True)
+            except ImageConversionError as exc:
+                self.loop.counters[f'{camera}_malformed'] += 1
+                self.get_logger().error(f'camera {camera}: malformed image dropped: {exc}',
+                                        throttle_duration_sec=2.0)
+                return
+            with self._lock:
+                self.loop.on_frame(camera, stamp_to_ns(msg.header.stamp) * 1e-9, image)
+        return handle
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        with self._lock:
+            reason = self.loop.on_joint_state(stamp_to_ns(msg.header.stamp) * 1e-9,
+                                              list(msg.name), list(msg.position))
+        if reason is not None and 'older' not in reason and 'repeated' not in reason:
+            self.get_logger().error(f'/joint_states: {reason}', throttle_duration_sec=2.0)
+
+    # -- inference (worker thread) ----------------------------------------------------------
+
+    def _infer_forever(self) -> None:
+        while not self._stop.is_set():
+            if not self._wake.wait(0.1):
+                continue
+            self._wake.clear()
+            with self._lock:
+                obs, self._pending = self._pending, None
+            if obs is None:
+                continue
+            try:
+                chunk = self.runtime(obs)
+                error = ''
+            except (VisuomotorError, FloatingPointError, ValueError) as exc:
+                chunk, error = None, str(exc)
+                self.get_logger().error(f'inference failed, nothing sent: {exc}',
+                                        throttle_duration_sec=2.0)
+            with self._lock:
+                self.loop.on_chunk(chunk, self._now(), self.runtime.last_times, error)
+
+    # -- the tick ---------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        now = self._now()
+        with self._lock:
+            plan = self.loop.plan(now)
+            obs = self.loop.next_observation(now)
+            refusal = self.loop.last_refusal
+            if obs is not None:
+                self._pending = obs
+        if obs is not None:
+            self._wake.set()
+        if refusal is not None and str(refusal) != self._refusal_logged:
+            self.get_logger().warning(f'no observation: {refusal}; nothing new is sent and '
+                                      'the bridge stops the arm when the plan runs out')
+        self._refusal_logged = str(refusal) if refusal is not None else ''
+        if plan is not None:
+            start = time.perf_counter()
+            self._publish(plan, now)
+            self._publish_ms = (time.perf_counter() - start) * 1e3
+            with self._lock:
+                self.loop.latency.add('publish', self._publish_ms)
+        if now >= self._next_diagnostics:
+            self._next_diagnostics = now + 1.0
+            self._publish_diagnostics(now)
+
+    def _publish(self, plan: Plan, now: float) -> None:
+        chunk = plan.chunk
+        msg = JointTrajectory()
+        msg.header.stamp = ns_to_stamp(int(round(now * 1e9)))
+        msg.joint_names = self.joint_names
+        for t, row in zip(chunk.times(), chunk.positions, strict=True):
+            point = JointTrajectoryPoint()
+            point.positions = [float(v) for v in row]
+            point.time_from_start = s_to_duration(max(0.0, float(t) - now))
+            msg.points.append(point)
+        self.command_pub.publish(msg)
+        if self.has_gripper and chunk.gripper is not None:
+            self.gripper_pub.publish(Float64(data=float(chunk.gripper[0])))
+
+    def _publish_diagnostics(self, now: float) -> None:
+        with self._lock:
+            summary = self.loop.latency.summary()
+            counters = dict(self.loop.counters)
+            refusal = self.loop.last_refusal
+            cameras = {n: b.stats for n, b in self.loop.sync.cameras.items()}
+            newest = self.loop.scheduler.newest_stamp_s
+        status = DiagnosticStatus(name='visuomotor: policy', hardware_id=self.backend_name)
+        if refusal is not None:
+            status.level, status.message = DiagnosticStatus.ERROR, f'refusing: {refusal}'
+        elif newest is None:
+            status.level, status.message = DiagnosticStatus.WARN, 'waiting for the first chunk'
+        else:
+            status.level, status.message = DiagnosticStatus.OK, 'running'
+        values = [KeyValue(key='backend', value=self.backend_name)]
+        for stage, (median, p99) in sorted(summary.items()):
+            values.append(KeyValue(key=f'{stage}_ms', value=f'median {median:.2f}, p99 '
+                                   f'{p99:.2f}'))
+        values += [KeyValue(key=k, value=str(v)) for k, v in sorted(counters.items())]
+        for name, stats in cameras.items():
+            values.append(KeyValue(key=f'camera {name}', value=(
+                f'{stats.rate_hz:.1f} Hz, skew {stats.last_skew_s * 1e3:.1f} ms, dropped '
+                f'{stats.dropped}, frozen {stats.frozen}')))
+        if newest is not None:
+            values.append(KeyValue(key='newest_observation_age_s', value=f'{now - newest:.3f}'))
+        status.values = values
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(array)
+
+    def destroy_node(self) -> None:
+        """Stop the inference thread, then the node."""
+        self._stop.set()
+        self._wake.set()
+        if self._worker is not None and self._worker.is_alive():
+            self._worker.join(timeout=2.0)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of the `policy_node` executable."""
+    return run_node('policy_node', PolicyNode, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

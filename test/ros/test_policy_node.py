@@ -1,0 +1,189 @@
+"""The policy node over DDS: frames and joint states in, stamped chunks out, refusals."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64
+from trajectory_msgs.msg import JointTrajectory
+
+from support import make_test_bundle, spin_until
+from visuomotor.robots.description import load_robot
+from visuomotor.ros.image_conversion import numpy_to_image
+from visuomotor.ros.policy_node import PolicyNode
+from visuomotor.ros.policy_node import main as policy_main
+from visuomotor.ros.stamps import ns_to_stamp, stamp_to_ns
+from visuomotor.ros.trajectory_conversion import duration_to_s
+
+SIZE = 32
+PERIOD = 0.1
+
+
+@pytest.fixture(scope='module')
+def bundle(tmp_path_factory):
+    return make_test_bundle(tmp_path_factory.mktemp('bundle') / 'policy', size=SIZE)
+
+
+class Rig(Node):
+    """Publishes two cameras at 30 Hz and joint states at 100 Hz; records what comes back."""
+
+    def __init__(self, context, cameras=('scene_camera', 'wrist_camera')):
+        super().__init__('fake_rig', context=context)
+        self.robot = load_robot('fr3')
+        self.rng = np.random.default_rng(0)
+        self.pubs = {c: self.create_publisher(Image, f'/{c}/image_raw', 10) for c in cameras}
+        self.live = dict.fromkeys(cameras, True)
+        self.size = dict.fromkeys(cameras, SIZE)
+        self.frame_stamps: list[float] = []
+        self.joint_pub = self.create_publisher(JointState, '/joint_states', 10)
+        self.commands: list[tuple[float, JointTrajectory]] = []
+        self.gripper: list[float] = []
+        self.diagnostics: list[str] = []
+        self.create_subscription(JointTrajectory, '/safety_bridge/command', self._on_command, 50)
+        self.create_subscription(Float64, '/safety_bridge/gripper',
+                                 lambda m: self.gripper.append(m.data), 50)
+        self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
+        self.create_timer(1 / 30, self._frames)
+        self.create_timer(0.01, self._joints)
+
+    def now(self):
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _frames(self):
+        stamp = ns_to_stamp(self.get_clock().now().nanoseconds)
+        self.frame_stamps.append(stamp_to_ns(stamp) * 1e-9)
+        for camera, pub in self.pubs.items():
+            if self.live[camera]:
+                size = self.size[camera]
+                frame = self.rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+                pub.publish(numpy_to_image(frame, 'rgb8', stamp=stamp))
+
+    def _joints(self):
+        msg = JointState()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.name = list(self.robot.joint_names)
+        msg.position = [float(v) for v in self.robot.home_rad]
+        self.joint_pub.publish(msg)
+
+    def _on_command(self, msg):
+        self.commands.append((self.now(), msg))
+
+    def _on_diagnostics(self, msg):
+        self.diagnostics += [s.message for s in msg.status if s.name == 'visuomotor: policy']
+
+
+def _graph(context, bundle, **params):
+    overrides = [Parameter('model', value=str(bundle)), Parameter('backend',
+                                                                  value='onnxruntime')]
+    overrides += [Parameter(k, value=v) for k, v in params.items()]
+    policy = PolicyNode(context=context, parameter_overrides=overrides)
+    rig = Rig(context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(policy)
+    executor.add_node(rig)
+    return policy, rig, executor
+
+
+def _run(executor, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.01)
+
+
+def _close(policy, rig, executor):
+    executor.shutdown()
+    policy.destroy_node()
+    rig.destroy_node()
+
+
+def test_frames_and_joint_states_in_stamped_chunks_out(ros_context, bundle):
+    """Each command is stamped when issued; its rows sit on the observation's time grid."""
+    policy, rig, executor = _graph(ros_context, bundle)
+    try:
+        assert spin_until(executor, lambda: len(rig.commands) >= 15, timeout_s=20.0)
+    finally:
+        _close(policy, rig, executor)
+    joints = list(load_robot('fr3').joint_names)
+    frames = np.array(rig.frame_stamps)
+    for received, msg in rig.commands:
+        stamp = stamp_to_ns(msg.header.stamp) * 1e-9
+        assert msg.joint_names == joints
+        assert 0.0 <= received - stamp < 0.1  # issued at the tick, delivered promptly
+        times = stamp + np.array([duration_to_s(p.time_from_start) for p in msg.points])
+        assert len(times) >= 1 and np.all(times >= stamp - 1e-9)
+        np.testing.assert_allclose(np.diff(times), PERIOD, atol=1e-6)
+        # Latency compensation: every row time = some frame's capture time + k periods.
+        steps = (times[0] - frames) / PERIOD
+        assert np.any((np.abs(steps - np.round(steps)) < 1e-4) & (steps > -0.5))
+        positions = np.array([p.positions for p in msg.points])
+        assert positions.shape[1] == len(joints) and np.isfinite(positions).all()
+    # Consecutive plans overlap without jumping: the untrained policy stays near home.
+    home = np.array(load_robot('fr3').home_rad)
+    last = np.array([p.positions for p in rig.commands[-1][1].points])
+    assert np.abs(last - home).max() < 0.2
+    assert rig.gripper and all(np.isfinite(rig.gripper))
+
+
+def test_a_stale_camera_stops_the_output_and_says_why(ros_context, bundle):
+    """One camera goes silent: no new chunks, the plan ages out, commands stop."""
+    policy, rig, executor = _graph(ros_context, bundle, max_plan_age_s=0.5)
+    try:
+        assert spin_until(executor, lambda: len(rig.commands) >= 5, timeout_s=20.0)
+        rig.live['wrist_camera'] = False
+        silenced = rig.now()
+        _run(executor, 2.5)
+        last = rig.commands[-1][0]
+        assert last - silenced < 0.5 + 0.2 + 0.15  # plan age + observation age + one tick
+        assert any('stale' in m and 'wrist_camera' in m for m in rig.diagnostics)
+        count = len(rig.commands)
+        _run(executor, 0.5)
+        assert len(rig.commands) == count  # and nothing more while it stays silent
+        assert policy.loop.counters['refused_stale'] >= 1
+    finally:
+        _close(policy, rig, executor)
+
+
+def test_a_wrong_sized_frame_never_produces_a_command(ros_context, bundle):
+    """Frames of the wrong size: inference refuses (naming the camera), nothing is sent."""
+    policy, rig, executor = _graph(ros_context, bundle)
+    rig.size['scene_camera'] = SIZE + 8
+    try:
+        _run(executor, 2.0)
+        assert rig.commands == []
+        assert policy.loop.counters['inference_failed'] >= 1
+        assert 'scene_camera' in str(policy.loop.last_refusal)
+    finally:
+        _close(policy, rig, executor)
+
+
+@pytest.mark.parametrize(('args', 'expected'), [
+    (['-p', 'robot:=ur5e'], ['proprio.joint_names', 'fr3_joint1', 'shoulder_pan_joint']),
+    (['-p', 'control_rate_hz:=15.0'], ['control_rate_hz', '10 Hz', '15 Hz']),
+    (['-p', 'camera_topics:=overhead=/cam/image_raw'], ['camera_topics', 'overhead']),
+])
+def test_a_model_that_does_not_match_the_rig_refuses_to_start(bundle, capsys, args, expected):
+    """Exit code 2 and a message naming the model's value and the rig's."""
+    code = policy_main(['policy_node', '--ros-args', '-p', f'model:={bundle}', *args])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert 'refusing to start' in error
+    for text in expected:
+        assert text in error, error
+
+
+def test_a_plain_onnx_file_is_refused(tmp_path, capsys, bundle):
+    """An ONNX file without the embedded spec is not a bundle."""
+    import onnx
+    model = onnx.load(str(bundle / 'policy.onnx'))
+    del model.metadata_props[:]
+    onnx.save(model, str(tmp_path / 'plain.onnx'))
+    code = policy_main(['policy_node', '--ros-args', '-p', f'model:={tmp_path / "plain.onnx"}'])
+    assert code == 2
+    assert 'not a visuomotor bundle' in capsys.readouterr().err

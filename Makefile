@@ -27,6 +27,7 @@ bench: setup ## run the benchmarks (results in bench/results/)
 	@$(RUN) python bench/image_pipeline.py
 	@$(RUN) python bench/sim.py
 	@$(RUN) python bench/safety.py
+	@$(RUN) python bench/policy.py
 
 soak: setup ## the safety property tests at 100k generated cases each (bench/results/safety_soak.md)
 	@$(RUN) scripts/soak.sh

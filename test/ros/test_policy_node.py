@@ -117,10 +117,12 @@ def test_frames_and_joint_states_in_stamped_chunks_out(ros_context, bundle):
         assert msg.joint_names == joints
         assert 0.0 <= received - stamp < 0.1  # issued at the tick, delivered promptly
         times = stamp + np.array([duration_to_s(p.time_from_start) for p in msg.points])
-        assert len(times) >= 1 and np.all(times >= stamp - 1e-9)
-        np.testing.assert_allclose(np.diff(times), PERIOD, atol=1e-6)
-        # Latency compensation: every row time = some frame's capture time + k periods.
-        steps = (times[0] - frames) / PERIOD
+        assert len(times) >= 2 and np.all(times >= stamp - 1e-9)
+        assert abs(times[0] - stamp) < 1e-6  # the plan starts at the tick (interpolated)
+        assert 0.0 < times[1] - times[0] <= PERIOD + 1e-6
+        np.testing.assert_allclose(np.diff(times[1:]), PERIOD, atol=1e-6)
+        # Latency compensation: every chunk row time = some frame's capture time + k periods.
+        steps = (times[1] - frames) / PERIOD
         assert np.any((np.abs(steps - np.round(steps)) < 1e-4) & (steps > -0.5))
         positions = np.array([p.positions for p in msg.points])
         assert positions.shape[1] == len(joints) and np.isfinite(positions).all()

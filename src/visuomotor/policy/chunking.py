@@ -14,8 +14,10 @@ Policy's real-robot loop does the same). Two modes:
   all chunks that cover it, weights `exp(-k i)` normalised to sum to 1, i = 0 for the oldest
   prediction (ACT's convention: k = 0.01 favours older predictions slightly).
 
-If every row of the newest chunk is already late ("over budget"), its last row is sent one
-period ahead and the plan says so. A plan is never built from a chunk whose observation is
+A plan starts with the planned trajectory interpolated at `now + exec_latency_s`, followed by
+the chunk rows after that, so the command stream is continuous in time. If every row of the
+newest chunk is already late ("over budget"), its last row is sent one period ahead and the
+plan says so. A plan is never built from a chunk whose observation is
 older than `max_age_s`: then nothing is sent and the safety bridge's watchdog stops the arm.
 """
 
@@ -72,9 +74,15 @@ class SchedulerConfig:
 
 @dataclass(frozen=True)
 class Plan:
-    """What to send now: a chunk on a time grid, and how it was made."""
+    """What to send now: targets at increasing times, and how they were made.
 
-    chunk: ActionChunk
+    The first row is the planned trajectory at `now + exec_latency_s` (interpolated, so the
+    command stream is continuous), then the chunk's own rows after it.
+    """
+
+    times: Array
+    positions: Array
+    gripper: Array | None
     over_budget: bool
     chunks_used: int
 
@@ -199,17 +207,16 @@ class ChunkScheduler:
         if now_s - newest.stamp_s > self.config.max_age_s:
             return None
         earliest = now_s + self.config.exec_latency_s
-        keep = newest.times >= earliest - 1e-9
-        if not keep.any():
+        later = newest.times[newest.times > earliest + 1e-9]
+        if newest.times[-1] < earliest - 1e-9:
             grid = np.array([earliest + self.period_s])
             values = newest.values[-1:].copy()
             over_budget = True
         else:
-            grid = newest.times[keep]
+            grid = np.concatenate(([earliest], later))
             values = self._combine(grid)
             over_budget = False
         arm = self._arm_dim or values.shape[1]
         gripper = values[:, arm] if values.shape[1] > arm else None
-        chunk = ActionChunk(float(grid[0]), self.period_s, values[:, :arm], gripper)
         used = len(self._chunks) if self.config.mode == 'temporal_ensemble' else 1
-        return Plan(chunk, over_budget, used)
+        return Plan(grid, values[:, :arm], gripper, over_budget, used)

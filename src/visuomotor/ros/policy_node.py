@@ -193,18 +193,17 @@ class PolicyNode(Node):
             self._publish_diagnostics(now)
 
     def _publish(self, plan: Plan, now: float) -> None:
-        chunk = plan.chunk
         msg = JointTrajectory()
         msg.header.stamp = ns_to_stamp(int(round(now * 1e9)))
         msg.joint_names = self.joint_names
-        for t, row in zip(chunk.times(), chunk.positions, strict=True):
+        for t, row in zip(plan.times, plan.positions, strict=True):
             point = JointTrajectoryPoint()
             point.positions = [float(v) for v in row]
             point.time_from_start = s_to_duration(max(0.0, float(t) - now))
             msg.points.append(point)
         self.command_pub.publish(msg)
-        if self.has_gripper and chunk.gripper is not None:
-            self.gripper_pub.publish(Float64(data=float(chunk.gripper[0])))
+        if self.has_gripper and plan.gripper is not None:
+            self.gripper_pub.publish(Float64(data=float(plan.gripper[0])))
 
     def _publish_diagnostics(self, now: float) -> None:
         with self._lock:

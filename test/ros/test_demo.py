@@ -27,3 +27,12 @@ def test_demo_reports_what_exists(tmp_path: Path) -> None:
     text = '\n'.join(lines)
     assert '[x] shared preprocessing library' in text
     assert 'imagenet_224 [b923da0daf8a0652]' in text
+    assert '[x] policy runtime' in text
+    # Stage 4: the contract refusals name both values; the backends agree on twin frames.
+    assert 'control_rate_hz: the model was trained at 10 Hz, but the node runs at 15 Hz' in text
+    assert 'expects rgb8 frames, but /wrist/image_raw sends bgr8' in text
+    assert 'backend chosen: onnxruntime[CPUExecutionProvider]' in text
+    parity = float(text.split('ONNX Runtime vs PyTorch on twin frames: ')[1].split(' ')[0])
+    assert parity < 1e-4
+    assert (tmp_path / 'policy_bundle' / 'policy.onnx').is_file()
+    assert (tmp_path / 'policy_bundle' / 'model_card.md').is_file()

@@ -41,7 +41,7 @@ STATUS = (
     ('x', 'shared preprocessing library (numpy/OpenCV + torch twin) and ROS image conversion'),
     ('x', 'MuJoCo twin of the FR3/UR5e with wrist and scene cameras, task and scripted expert'),
     ('x', 'safety-limited controller bridge (limiter, watchdogs, latching faults)'),
-    (' ', 'policy runtime (TensorRT / ONNX Runtime / PyTorch) with action chunking'),
+    ('x', 'policy runtime (TensorRT / ONNX Runtime / PyTorch) with action chunking'),
     (' ', 'synchronized capture and crash-safe recording'),
     (' ', 'train, export and deploy the bundled demo policy'),
     (' ', 'calibration and the pre-session verification gate'),
@@ -204,4 +204,11 @@ def run_demo(out_dir: Path, report: Callable[[str], None]) -> None:
            'the FR3 twin, over DDS')
     from visuomotor.ros.demo_safety import run_safety_stage, summary_lines
     for line in summary_lines(run_safety_stage(out_dir)):
+        report(line)
+    report('')
+    report('stage 4: the policy runtime: a bundle that carries its contract, backends with a '
+           "golden check, chunk scheduling, on the FR3 twin's cameras")
+    from visuomotor.ros.demo_policy import run_policy_stage
+    from visuomotor.ros.demo_policy import summary_lines as policy_lines
+    for line in policy_lines(run_policy_stage(out_dir)):
         report(line)

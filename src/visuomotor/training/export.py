@@ -22,8 +22,17 @@ from visuomotor.policy.bundle import PolicyBundle, write_bundle
 from visuomotor.policy.spec import (
     NOISY_ACTION_INPUT,
     TIMESTEP_INPUT,
+    ActionSpec,
+    Architecture,
+    CameraInput,
+    DenoisingScheduler,
+    Normalisation,
     PolicySpec,
+    ProprioSpec,
 )
+from visuomotor.preprocessing import PreprocessSpec
+from visuomotor.robots.description import load_robot
+from visuomotor.training.nets import build_architecture
 
 #: ONNX opset: supported by ONNX Runtime 1.17+ and TensorRT 10.
 OPSET = 17
@@ -68,3 +77,40 @@ def export_bundle(module: nn.Module, spec: PolicySpec, directory: str | Path, *,
     weights = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
     return write_bundle(directory, model, spec, inputs, {spec.output_name: expected},
                         weights=weights, card=card)
+
+
+def untrained_bundle(directory: str | Path, *, robot: str = 'fr3', size: int = 32,
+                     cameras: tuple[str, ...] = ('scene_camera', 'wrist_camera'),
+                     history: int = 2, chunk_length: int = 8, rate_hz: float = 10.0,
+                     gripper: bool = True, family: str = 'single_pass',
+                     seed: int = 0) -> PolicyBundle:
+    """A small policy with random weights (Levine encoder, MLP head), for tests and demos.
+
+    Its action statistics centre the outputs on the robot's home pose with a 0.01 rad spread,
+    so the untrained network commands small motions around home. It knows nothing: use it to
+    exercise the runtime, never to judge a policy.
+    """
+    description = load_robot(robot)
+    joints = tuple(description.joint_names)
+    pre = PreprocessSpec(input_encoding='rgb8', input_height=size, input_width=size)
+    dim = len(joints) + int(gripper)
+    name = 'chunk_mlp' if family == 'single_pass' else 'denoising_mlp'
+    kwargs = {'cameras': [{'name': c, 'channels': 3, 'height': size, 'width': size}
+                          for c in cameras],
+              'history': history, 'proprio_dim': len(joints), 'action_dim': dim,
+              'chunk_length': chunk_length, 'encoder': 'levine', 'hidden': [32]}
+    scheduler = (DenoisingScheduler(50, 5, 'squaredcos_cap_v2', 1e-4, 2e-2, 'epsilon', 1.0)
+                 if family == 'denoising' else None)
+    home = tuple(description.home_rad)
+    mean = home + ((description.gripper.max_width_m / 2,) if gripper else ())
+    spec = PolicySpec(
+        name=f'untrained-{robot}', cameras=tuple(CameraInput(c, pre) for c in cameras),
+        observation_history=history,
+        proprio=ProprioSpec(joints, Normalisation(home, (1.0,) * len(joints))),
+        action=ActionSpec('joint_position', joints, gripper,
+                          Normalisation(mean, (0.01,) * dim)),
+        chunk_length=chunk_length, control_rate_hz=rate_hz, family=family,
+        scheduler=scheduler, architecture=Architecture(name, kwargs),
+        provenance={'training': 'none: random weights (tests and demos only)'})
+    torch.manual_seed(seed)
+    return export_bundle(build_architecture(name, kwargs), spec, directory, seed=seed)

@@ -2,7 +2,7 @@
 
 Written against the TensorRT 10 Python API (name-based tensors, `execute_async_v3`,
 `build_serialized_network`; NVIDIA's "Migrating Python Code from TensorRT 8.x to 10.x").
-Device buffers are torch CUDA tensors (torch is in the robot-PC image), so no pycuda.
+Device buffers are torch CUDA tensors (no pycuda needed).
 
 The engine cache key is the ONNX file's SHA-256, the GPU (name and compute capability), the
 TensorRT version and the precision: a new model, GPU or TensorRT rebuilds; anything else
@@ -49,8 +49,8 @@ class TensorRtBackend:
             import tensorrt as trt
             import torch
         except ImportError as exc:
-            raise BackendError(f'TensorRT backend unavailable ({exc}); install tensorrt and '
-                               'torch with CUDA (the docker/ robot-PC image has both)') from None
+            raise BackendError(f'TensorRT backend unavailable ({exc}); install tensorrt and a '
+                               'CUDA build of torch on the robot PC') from None
         if not torch.cuda.is_available():
             raise BackendError('TensorRT backend needs a CUDA GPU; none is visible')
         self._trt, self._torch = trt, torch

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,10 @@ def _read_golden(text: str, spec: PolicySpec, where: str) -> tuple[Arrays, Array
         raise BundleError(where, f'is not valid JSON ({exc}); re-export the model') from None
     if not isinstance(data, Mapping) or set(data) != {'inputs', 'outputs'}:
         raise BundleError(where, 'must be an object with "inputs" and "outputs"')
+    for key in ('inputs', 'outputs'):
+        if not isinstance(data[key], Mapping):
+            raise BundleError(f'{where}.{key}', f'must be an object of named arrays, got '
+                              f'{type(data[key]).__name__}; re-export the model')
     inputs = {k: decode_array(v, f'{where}.inputs.{k}') for k, v in dict(data['inputs']).items()}
     outputs = {k: decode_array(v, f'{where}.outputs.{k}')
                for k, v in dict(data['outputs']).items()}
@@ -115,6 +120,12 @@ def _read_golden(text: str, spec: PolicySpec, where: str) -> tuple[Arrays, Array
                               f'expected {list(expected[name])}')
     if spec.output_name not in outputs:
         raise BundleError(f'{where}.outputs', f'lacks {spec.output_name!r}')
+    out_shape = outputs[spec.output_name].shape
+    if out_shape[1:] != spec.output_shape()[1:]:
+        raise BundleError(f'{where}.outputs.{spec.output_name}', f'has shape {list(out_shape)}, '
+                          f'but chunk_length {spec.chunk_length} x action dim '
+                          f'{spec.action.dim} means {list(spec.output_shape())}; the network '
+                          'and its spec disagree: re-export')
     if not all(np.isfinite(a).all() for a in (*inputs.values(), *outputs.values())):
         raise BundleError(where, 'holds non-finite values; re-export the model')
     return inputs, outputs
@@ -135,6 +146,9 @@ def load_bundle(path: str | Path) -> PolicyBundle:
         raise BundleError('bundle', f'{onnx_path} does not exist; give a bundle directory '
                           f'(with {ONNX_FILE}) or the path of its ONNX file')
     raw = onnx_path.read_bytes()
+    if not raw:
+        raise BundleError('bundle', f'{onnx_path} is empty (an interrupted copy?); copy or '
+                          're-export the bundle')
     try:
         model = onnx.load_model_from_string(raw)
     except Exception as exc:  # protobuf raises its own DecodeError types
@@ -169,7 +183,7 @@ def load_weights(bundle: PolicyBundle) -> Arrays:
     try:
         with np.load(bundle.weights_path, allow_pickle=False) as data:
             return {k: np.array(data[k]) for k in data.files}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise BundleError(WEIGHTS_FILE, f'cannot be read without unpickling or is corrupt '
                           f'({exc}); re-export the model') from None
 

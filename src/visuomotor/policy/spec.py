@@ -138,6 +138,15 @@ class Architecture:
     name: str
     kwargs: Mapping[str, Any]
 
+    def __post_init__(self) -> None:
+        # The JSON form (tuples become lists), so a spec equals itself after a round trip.
+        try:
+            plain = json.loads(json.dumps(dict(self.kwargs), allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise BundleError('architecture.kwargs', f'must be plain JSON values ({exc})'
+                              ) from None
+        object.__setattr__(self, 'kwargs', plain)
+
 
 @dataclass(frozen=True)
 class PolicySpec:

@@ -109,6 +109,10 @@ class ResNet18GNEncoder(nn.Module):
         self.trunk = nn.Sequential(*layers)
         with torch.no_grad():
             h, w = self.trunk(torch.zeros(1, channels, height, width)).shape[-2:]
+        if h < 2 or w < 2:
+            raise ValueError(f'images of {width}x{height} leave a {w}x{h} ResNet-18 feature map: '
+                             'the spatial softmax has no positions to choose from; use at least '
+                             '64x64 inputs')
         self.keypoints = nn.Conv2d(512, num_keypoints, 1)
         self.softmax = SpatialSoftmax(int(h), int(w))
         self.num_points = num_keypoints

@@ -95,7 +95,7 @@ def check_golden(bundle: PolicyBundle, backend: InferenceBackend) -> GoldenCheck
         index = np.unravel_index(worst, expected.shape)
         raise BackendError(
             f'{backend.name} does not reproduce the golden outputs of {bundle.directory}: '
-            f'{spec.output_name}{list(index)} = {got[index]:.6g}, expected '
+            f'{spec.output_name}{[int(i) for i in index]} = {got[index]:.6g}, expected '
             f'{expected[index]:.6g} (|error| {error[index]:.3g} > {allowed[index]:.3g} = atol '
             f'{tol.atol:g} + rtol {tol.rtol:g} x |expected|, {backend.precision}); refusing '
             'to start. Re-export the bundle, or check the backend/driver versions')
@@ -111,6 +111,11 @@ def open_backend(bundle: PolicyBundle, order: Sequence[str] = BACKENDS,
             golden check.
     """
     opts = options or BackendOptions()
+    unknown = [kind for kind in order if kind not in BACKENDS]
+    if unknown or not order:
+        name = unknown[0] if unknown else ''
+        raise BackendError(f'unknown backend {name!r} in {list(order)}; choose from '
+                           f'{list(BACKENDS)}')
     report = BackendReport()
     backend: InferenceBackend | None = None
     for kind in order:

@@ -9,6 +9,8 @@ import pytest
 
 from support import REPO
 from visuomotor.cameras.intrinsics import load_camera_info
+from visuomotor.policy.backends import BackendOptions, open_backend
+from visuomotor.policy.bundle import load_bundle
 from visuomotor.preprocessing import Preprocessor, input_dtype, load_spec
 from visuomotor.robots.description import load_robot
 from visuomotor.robots.kinematics import tcp_pose
@@ -48,6 +50,15 @@ def _check(path: Path) -> None:
         assert scene.cameras, 'a twin scene without cameras cannot feed a policy'
     elif relative.parts[0] == 'calibration' and path.suffix == '.yaml':
         load_camera_info(path)
+    elif relative.parts[0] == 'models' and path.name == 'policy.onnx':
+        bundle = load_bundle(path)
+        assert bundle.card_path is not None, 'every bundle ships its model card'
+        # The golden outputs reproduce on ONNX Runtime (CPU) and, with weights, on PyTorch.
+        open_backend(bundle, ['onnxruntime'], BackendOptions(warmup_runs=0))
+        if bundle.weights_path is not None:
+            open_backend(bundle, ['torch'], BackendOptions(warmup_runs=0))
+    elif relative.parts[0] == 'models' and path.name == 'torch_weights.npz':
+        assert (path.parent / 'policy.onnx').is_file(), 'weights belong to a bundle'
     else:
         pytest.fail(f'{relative}: no check knows this file; add one to this sweep')
 

@@ -46,8 +46,9 @@ class SyncConfig:
         max_skew_s: a frame may be this far from its target time (half a frame period of a
             30 fps camera is 0.0167 s; allow a little more).
         max_age_s: the reference time may be at most this old at the tick (stale otherwise).
-        frozen_repeats: this many consecutive frames with identical content (or identical
-            stamps) mark a stream frozen; 0 disables the content check.
+        frozen_repeats: a frame repeating its predecessor's content (or stamp) this many times
+            in a row (frozen_repeats + 1 identical frames) marks a stream frozen; 0 disables
+            the content check.
         buffer_size: samples kept per stream.
     """
 
@@ -95,15 +96,18 @@ class StreamBuffer(Generic[T]):
         self.samples: deque[Sample[T]] = deque(maxlen=config.buffer_size)
         self.stats = StreamStats()
         self._last_print: bytes | None = None
+        self._last_seq: int | None = None
 
     def push(self, sample: Sample[T]) -> str | None:
         """Add a sample; returns why it was refused (None: stored)."""
         stats = self.stats
         stats.received += 1
         last = self.samples[-1] if self.samples else None
-        if last is not None and sample.seq is not None and last.seq is not None and \
-                sample.seq > last.seq + 1:
-            stats.dropped += sample.seq - last.seq - 1
+        if sample.seq is not None:  # gaps between received sequence numbers, refused or not
+            if self._last_seq is not None and sample.seq > self._last_seq + 1:
+                stats.dropped += sample.seq - self._last_seq - 1
+            if self._last_seq is None or sample.seq > self._last_seq:
+                self._last_seq = sample.seq
         if last is not None and sample.stamp_s == last.stamp_s:
             stats.repeated_stamps += 1
             stats.identical_run += 1

@@ -115,7 +115,10 @@ def _at(stored: _Stored, t: Array) -> tuple[Array, npt.NDArray[np.bool_]]:
     index = np.clip(np.searchsorted(times, t, side='right') - 1, 0, len(times) - 2)
     t0, t1 = times[index], times[index + 1]
     alpha = np.clip((t - t0) / (t1 - t0), 0.0, 1.0)[:, None]
-    values = stored.values[index] * (1.0 - alpha) + stored.values[index + 1] * alpha
+    start, end = stored.values[index], stored.values[index + 1]
+    # start + a (end - start): a held (constant) trajectory stays bit-identical, and rows on
+    # the chunk's own grid come out exactly (a = 0 gives start, a = 1 gives end).
+    values = np.where(alpha >= 1.0, end, start + alpha * (end - start))
     return values, covered
 
 
@@ -157,15 +160,18 @@ class ChunkScheduler:
             return False
         self._arm_dim = chunk.positions.shape[1]
         stored = _Stored(chunk.times(), _values(chunk), chunk.start_s)
+        fresh = bool(self._chunks) and now_s - self._chunks[-1].stamp_s <= self.config.max_age_s
         if self.config.mode == 'receding_horizon':
-            if self.config.blend_s > 0.0 and self._chunks:
+            self._blend_from = None
+            if self.config.blend_s > 0.0 and fresh:  # blend only from a plan still being sent
                 previous = self._plan_values(now_s, self._chunks[-1].times)
                 if previous is not None:
                     self._blend_from = (now_s, previous)
             self._chunks.clear()
         self._chunks.append(stored)
-        horizon = self.chunk_length * self.period_s
-        while self._chunks and self._chunks[0].times[-1] < now_s - horizon:
+        # Older predictions take part while their observation is at most max_age_s old (an
+        # ensemble never revives a chunk that had stopped being sent); the newest always stays.
+        while len(self._chunks) > 1 and now_s - self._chunks[0].stamp_s > self.config.max_age_s:
             self._chunks.popleft()
         return True
 
@@ -181,22 +187,24 @@ class ChunkScheduler:
         newest = self._chunks[-1]
         if self.config.mode == 'temporal_ensemble':
             weights = ensemble_weights(len(self._chunks), self.config.ensemble_decay)
-            total = np.zeros((len(grid), newest.values.shape[1]))
+            base, _ = _at(newest, grid)
+            total = np.zeros_like(base)
             mass = np.zeros((len(grid), 1))
             for weight, stored in zip(weights, self._chunks, strict=True):
                 values, covered = _at(stored, grid)
                 w = weight * covered[:, None]
-                total += w * values
+                total += w * (values - base)
                 mass += w
-            # The newest chunk covers its own grid, so mass > 0 wherever it is evaluated.
-            return np.asarray(total / np.maximum(mass, 1e-300), dtype=np.float64)
+            # The weighted mean, as newest + mean offset (agreeing chunks give bit-identical
+            # output); where nothing covers a time, the newest chunk's held value.
+            return np.asarray(base + total / np.maximum(mass, 1e-300), dtype=np.float64)
         values, _ = _at(newest, grid)
         if self._blend_from is not None:
             start, previous = self._blend_from
             old, covered = _at(previous, grid)
             alpha = np.clip((grid - start) / self.config.blend_s, 0.0, 1.0)[:, None]
             alpha = np.where(covered[:, None], alpha, 1.0)
-            values = old * (1.0 - alpha) + values * alpha
+            values = old + alpha * (values - old)
         return np.asarray(values, dtype=np.float64)
 
     def plan(self, now_s: float) -> Plan | None:

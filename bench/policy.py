@@ -136,7 +136,7 @@ def smoothness(mode: str, blend_s: float, seconds: float = 30.0, latency_s: floa
     pending: list[tuple[float, ActionChunk]] = []
     plan = None
     commands, switches = [], []
-    in_flight = False
+    in_flight = switched = False
     steps = int(seconds / bridge_dt)
     last = _truth(np.array([0.0]))[0]
     for k in range(steps):
@@ -145,7 +145,7 @@ def smoothness(mode: str, blend_s: float, seconds: float = 30.0, latency_s: floa
             pending.remove((ready, chunk))
             scheduler.add(chunk, now)
             in_flight = False
-            switches.append(len(commands))
+            switched = True
         if k % int(round(period / bridge_dt)) == 0:
             if not in_flight and scheduler.inference_due(now, latency_s):
                 stamp = now - camera_latency
@@ -154,6 +154,9 @@ def smoothness(mode: str, blend_s: float, seconds: float = 30.0, latency_s: floa
                 pending.append((now + latency_s, ActionChunk(stamp, period, rows)))
                 in_flight = True
             plan = scheduler.plan(now)
+            if switched:  # the new chunk reaches the command stream with this plan
+                switches.append(len(commands))
+                switched = False
         if plan is not None:
             times = plan.times
             positions = plan.positions

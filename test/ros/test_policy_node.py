@@ -46,6 +46,7 @@ class Rig(Node):
         self.commands: list[tuple[float, JointTrajectory]] = []
         self.gripper: list[float] = []
         self.diagnostics: list[str] = []
+        self.diagnostic_keys: set[str] = set()
         self.create_subscription(JointTrajectory, '/safety_bridge/command', self._on_command, 50)
         self.create_subscription(Float64, '/safety_bridge/gripper',
                                  lambda m: self.gripper.append(m.data), 50)
@@ -76,7 +77,10 @@ class Rig(Node):
         self.commands.append((self.now(), msg))
 
     def _on_diagnostics(self, msg):
-        self.diagnostics += [s.message for s in msg.status if s.name == 'visuomotor: policy']
+        for status in msg.status:
+            if status.name == 'visuomotor: policy':
+                self.diagnostics.append(status.message)
+                self.diagnostic_keys.update(v.key for v in status.values)
 
 
 def _graph(context, bundle, **params):
@@ -108,6 +112,10 @@ def test_frames_and_joint_states_in_stamped_chunks_out(ros_context, bundle):
     policy, rig, executor = _graph(ros_context, bundle)
     try:
         assert spin_until(executor, lambda: len(rig.commands) >= 15, timeout_s=20.0)
+        # Per-stage latency and per-camera health on /diagnostics (published once a second).
+        assert spin_until(executor, lambda: 'inference_ms' in rig.diagnostic_keys, 5.0)
+        assert {'observation_age_ms', 'preprocess_ms', 'inference_ms', 'publish_ms',
+                'backend', 'camera scene_camera'} <= rig.diagnostic_keys
     finally:
         _close(policy, rig, executor)
     joints = list(load_robot('fr3').joint_names)

@@ -496,3 +496,16 @@ def test_alphas_cumprod_decrease_strictly_inside_0_1(schedule: str) -> None:
     assert np.all((ab > 0.0) & (ab < 1.0))
     assert np.all(np.diff(ab) < 0.0)
     assert ab[0] > 0.99 and ab[-1] < 0.1  # from almost clean to mostly noise
+
+
+def test_tensorrt_engine_cache_key_changes_with_model_gpu_version_and_precision() -> None:
+    """An engine is reused only for the same ONNX file, GPU, TensorRT version and precision."""
+    from visuomotor.policy.backends.tensorrt_backend import engine_key
+    base = engine_key('ab' * 32, 'NVIDIA GeForce RTX 4090', (8, 9), '10.9.0', 'float16')
+    assert base == engine_key('ab' * 32, 'NVIDIA GeForce RTX 4090', (8, 9), '10.9.0', 'float16')
+    variants = [engine_key('cd' * 32, 'NVIDIA GeForce RTX 4090', (8, 9), '10.9.0', 'float16'),
+                engine_key('ab' * 32, 'NVIDIA H100 80GB HBM3', (9, 0), '10.9.0', 'float16'),
+                engine_key('ab' * 32, 'NVIDIA GeForce RTX 4090', (8, 9), '10.10.0', 'float16'),
+                engine_key('ab' * 32, 'NVIDIA GeForce RTX 4090', (8, 9), '10.9.0', 'float32')]
+    assert len({base, *variants}) == 5
+    assert '/' not in base and ' ' not in base  # a safe file name

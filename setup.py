@@ -59,6 +59,7 @@ setup(
             'sim_node = visuomotor.ros.sim_node:main',
             'safety_bridge = visuomotor.ros.bridge_node:main',
             'policy_node = visuomotor.ros.policy_node:main',
+            'capture_node = visuomotor.ros.capture_node:main',
         ],
     },
 )

@@ -9,6 +9,7 @@ import pytest
 
 from support import REPO
 from visuomotor.cameras.intrinsics import load_camera_info
+from visuomotor.cameras.rig import load_rig
 from visuomotor.policy.backends import BackendOptions, open_backend
 from visuomotor.policy.bundle import load_bundle
 from visuomotor.preprocessing import Preprocessor, input_dtype, load_spec
@@ -48,6 +49,9 @@ def _check(path: Path) -> None:
     elif relative.parts[:2] == ('config', 'sim') and path.suffix == '.yaml':
         scene = load_scene(path)
         assert scene.cameras, 'a twin scene without cameras cannot feed a policy'
+    elif relative.parts[:2] == ('config', 'cameras') and path.suffix == '.yaml':
+        rig = load_rig(path)
+        assert rig.name == path.stem, 'a rig file is named after its rig'
     elif relative.parts[0] == 'calibration' and path.suffix == '.yaml':
         load_camera_info(path)
     elif relative.parts[0] == 'models' and path.name == 'policy.onnx':

@@ -58,8 +58,8 @@ class CameraChannel:
         self.frame_id = f'{config.name}_optical_frame'
         self.image_pub = node.create_publisher(Image, config.image_topic, qos_profile_sensor_data)
         self.info_pub = node.create_publisher(CameraInfo, config.camera_info_topic, 10)
-        self.stats: StreamBuffer[np.ndarray] = StreamBuffer(config.name, SyncConfig(frozen_repeats=frozen_repeats),
-                                  check_content=True)
+        self.stats: StreamBuffer[np.ndarray] = StreamBuffer(
+            config.name, SyncConfig(frozen_repeats=frozen_repeats), check_content=True)
         self.latency_ms: deque[float] = deque(maxlen=300)
         self.error = ''
         self.lock = threading.Lock()

@@ -41,6 +41,7 @@ class Rig(Node):
         self.pubs = {c: self.create_publisher(Image, f'/{c}/image_raw', 10) for c in cameras}
         self.live = dict.fromkeys(cameras, True)
         self.size = dict.fromkeys(cameras, SIZE)
+        self.encoding = dict.fromkeys(cameras, 'rgb8')
         self.frame_stamps: list[float] = []
         self.joint_pub = self.create_publisher(JointState, '/joint_states', 10)
         self.commands: list[tuple[float, JointTrajectory]] = []
@@ -64,7 +65,7 @@ class Rig(Node):
             if self.live[camera]:
                 size = self.size[camera]
                 frame = self.rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-                pub.publish(numpy_to_image(frame, 'rgb8', stamp=stamp))
+                pub.publish(numpy_to_image(frame, self.encoding[camera], stamp=stamp))
 
     def _joints(self):
         msg = JointState()
@@ -161,14 +162,48 @@ def test_a_stale_camera_stops_the_output_and_says_why(ros_context, bundle):
 
 
 def test_a_wrong_sized_frame_never_produces_a_command(ros_context, bundle):
-    """Frames of the wrong size: inference refuses (naming the camera), nothing is sent."""
+    """Frames of the wrong size are refused on arrival, naming both sizes; nothing is sent."""
     policy, rig, executor = _graph(ros_context, bundle)
     rig.size['scene_camera'] = SIZE + 8
     try:
         _run(executor, 2.0)
         assert rig.commands == []
-        assert policy.loop.counters['inference_failed'] >= 1
-        assert 'scene_camera' in str(policy.loop.last_refusal)
+        assert policy.loop.counters['scene_camera_frames_refused'] >= 10
+        problem = policy.loop.problem()
+        assert f'{SIZE + 8}x{SIZE + 8}x3' in problem and f'{SIZE}x{SIZE}x3' in problem
+        assert any('scene_camera' in m and 'refusing' in m for m in rig.diagnostics)
+    finally:
+        _close(policy, rig, executor)
+
+
+def test_a_bgr_camera_feeding_an_rgb_model_is_refused(ros_context, bundle):
+    """A colour-order mismatch is refused on arrival, never run silently."""
+    policy, rig, executor = _graph(ros_context, bundle)
+    rig.encoding['wrist_camera'] = 'bgr8'
+    try:
+        _run(executor, 2.0)
+        assert rig.commands == []
+        assert 'bgr8' in policy.loop.problem() and 'rgb8' in policy.loop.problem()
+    finally:
+        _close(policy, rig, executor)
+
+
+def test_inference_errors_of_any_kind_keep_the_loop_alive(ros_context, bundle):
+    """A backend raising (e.g. an ONNX Runtime error) drops chunks but the loop retries."""
+    policy, rig, executor = _graph(ros_context, bundle)
+    real = policy.runtime.backend.run
+    calls = {'n': 0}
+
+    def flaky(inputs):
+        calls['n'] += 1
+        if calls['n'] <= 3:
+            raise RuntimeError('simulated ONNX Runtime failure')
+        return real(inputs)
+    policy.runtime.backend.run = flaky
+    try:
+        assert spin_until(executor, lambda: len(rig.commands) >= 3, timeout_s=20.0)
+        assert policy.loop.counters['inference_failed'] == 3
+        assert policy.loop.inference_error == ''  # cleared by the first success
     finally:
         _close(policy, rig, executor)
 

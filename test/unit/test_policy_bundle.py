@@ -374,7 +374,7 @@ def test_denoising_spec_on_a_single_pass_graph_is_refused(
     (lambda g: g['outputs']['action'].update(zlib_b64='!!not base64!!'),
      'policy.onnx golden.outputs.action.zlib_b64', 'is corrupt'),
     (lambda g: g['inputs']['proprio'].update(shape=[1, HISTORY, 6]),
-     'policy.onnx golden.inputs.proprio', 'holds 56 bytes, but float32 [1, 2, 6] needs 48'),
+     'policy.onnx golden.inputs.proprio', 'holds more than 48 bytes, but float32 [1, 2, 6] needs 48'),
     (lambda g: g['inputs']['proprio'].update(dtype='object'),
      'policy.onnx golden.inputs.proprio.dtype', 'is not one of'),
     (lambda g: g['inputs'].pop('image.wrist'), 'policy.onnx golden.inputs', 'expected'),

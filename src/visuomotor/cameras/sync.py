@@ -16,6 +16,7 @@ missing streams. Measured rate, age and skew are reported for /diagnostics.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 from collections import deque
@@ -152,14 +153,21 @@ def interpolate(buffer: StreamBuffer[npt.NDArray[np.float64]], target_s: float,
     there is none that close.
     """
     samples = buffer.samples
-    for older, newer in zip(list(samples)[:-1], list(samples)[1:], strict=True):
-        if older.stamp_s <= target_s <= newer.stamp_s and \
-                newer.stamp_s - older.stamp_s <= 2.0 * max_gap_s + 1e-12:
-            span = newer.stamp_s - older.stamp_s
+    stamps = [sample.stamp_s for sample in samples]
+    right = bisect.bisect_left(stamps, target_s)
+    if 0 < right < len(stamps):
+        older, newer = samples[right - 1], samples[right]
+        span = newer.stamp_s - older.stamp_s
+        if span <= 2.0 * max_gap_s + 1e-12:
             alpha = 0.0 if span == 0.0 else (target_s - older.stamp_s) / span
             return np.asarray(older.value * (1.0 - alpha) + newer.value * alpha)
-    nearest = buffer.nearest(target_s)
-    if nearest is None or abs(nearest.stamp_s - target_s) > max_gap_s:
+    elif right < len(stamps) and stamps[right] == target_s:
+        return np.asarray(samples[right].value, dtype=np.float64)
+    candidates = [i for i in (right - 1, right) if 0 <= i < len(stamps)]
+    if not candidates:
+        return None
+    nearest = samples[min(candidates, key=lambda i: abs(stamps[i] - target_s))]
+    if abs(nearest.stamp_s - target_s) > max_gap_s:
         return None
     return np.asarray(nearest.value, dtype=np.float64)
 
@@ -193,6 +201,8 @@ class Synchronizer:
 
     camera_names: Sequence[str]
     config: SyncConfig = field(default_factory=SyncConfig)
+    #: Joint samples kept: enough for the history at the joint-state rate (e.g. 1 kHz).
+    joint_buffer_size: int = 256
 
     def __post_init__(self) -> None:
         self.cameras: dict[str, StreamBuffer[Any]] = {
@@ -200,7 +210,7 @@ class Synchronizer:
             for name in self.camera_names}
         self.joints: StreamBuffer[npt.NDArray[np.float64]] = StreamBuffer(
             'joint_states', SyncConfig(self.config.max_skew_s, self.config.max_age_s, 0,
-                                       max(self.config.buffer_size, 256)))
+                                       max(self.config.buffer_size, self.joint_buffer_size)))
 
     def assemble(self, now_s: float, history: int, period_s: float) -> Aligned | Refusal:
         """Align every stream for a tick at `now_s` (see the module docstring)."""

@@ -147,7 +147,11 @@ class ChunkScheduler:
         self._blend_from = None
 
     def inference_due(self, now_s: float, latency_s: float = 0.0) -> bool:
-        """Whether to start the next inference now (given the expected inference latency)."""
+        """Whether to start the next inference now.
+
+        Due once `execute_steps` periods after the newest observation, early by the expected
+        inference latency (pass a high percentile) so the next chunk is ready in time.
+        """
         newest = self.newest_stamp_s
         if newest is None or self.config.mode == 'temporal_ensemble':
             return True
@@ -155,18 +159,24 @@ class ChunkScheduler:
         return now_s >= due - 1e-9
 
     def add(self, chunk: ActionChunk, now_s: float) -> bool:
-        """A new inference result; False (ignored) if not newer than the newest chunk."""
+        """A new inference result; False if ignored.
+
+        Ignored: not newer than the newest chunk, or observed after `now_s` (a clock that
+        went backwards).
+        """
         if self._chunks and chunk.start_s <= self._chunks[-1].stamp_s:
+            return False
+        if chunk.start_s > now_s + 1e-6:
             return False
         self._arm_dim = chunk.positions.shape[1]
         stored = _Stored(chunk.times(), _values(chunk), chunk.start_s)
         fresh = bool(self._chunks) and now_s - self._chunks[-1].stamp_s <= self.config.max_age_s
         if self.config.mode == 'receding_horizon':
-            self._blend_from = None
+            blend_from = None
             if self.config.blend_s > 0.0 and fresh:  # blend only from a plan still being sent
-                previous = self._plan_values(now_s, self._chunks[-1].times)
-                if previous is not None:
-                    self._blend_from = (now_s, previous)
+                # The plan as sent now (itself possibly mid-blend), on the old chunk's grid.
+                blend_from = (now_s, self._plan_values(now_s, self._chunks[-1].times))
+            self._blend_from = blend_from
             self._chunks.clear()
         self._chunks.append(stored)
         # Older predictions take part while their observation is at most max_age_s old (an
@@ -175,22 +185,23 @@ class ChunkScheduler:
             self._chunks.popleft()
         return True
 
-    def _plan_values(self, now_s: float, grid: Array) -> _Stored | None:
-        """The current plan evaluated on `grid` (before any new chunk is added)."""
-        if not self._chunks:
-            return None
-        values = self._combine(grid)
-        return _Stored(grid, values, now_s)
+    def _plan_values(self, now_s: float, grid: Array) -> _Stored:
+        """The current plan evaluated on `grid` (before a new chunk is added)."""
+        return _Stored(grid, self._combine(grid, now_s), now_s)
 
-    def _combine(self, grid: Array) -> Array:
+    def _combine(self, grid: Array, now_s: float) -> Array:
         """Ensemble (or newest chunk, blended) values on the grid."""
         newest = self._chunks[-1]
         if self.config.mode == 'temporal_ensemble':
-            weights = ensemble_weights(len(self._chunks), self.config.ensemble_decay)
+            # Only predictions observed within max_age_s (a stalled inference never lets old
+            # chunks steer); the newest is checked by plan().
+            chunks = [c for c in self._chunks
+                      if now_s - c.stamp_s <= self.config.max_age_s or c is newest]
+            weights = ensemble_weights(len(chunks), self.config.ensemble_decay)
             base, _ = _at(newest, grid)
             total = np.zeros_like(base)
             mass = np.zeros((len(grid), 1))
-            for weight, stored in zip(weights, self._chunks, strict=True):
+            for weight, stored in zip(weights, chunks, strict=True):
                 values, covered = _at(stored, grid)
                 w = weight * covered[:, None]
                 total += w * (values - base)
@@ -201,9 +212,9 @@ class ChunkScheduler:
         values, _ = _at(newest, grid)
         if self._blend_from is not None:
             start, previous = self._blend_from
-            old, covered = _at(previous, grid)
+            # Beyond the previous plan's last row its final target is held while fading out.
+            old, _ = _at(previous, grid)
             alpha = np.clip((grid - start) / self.config.blend_s, 0.0, 1.0)[:, None]
-            alpha = np.where(covered[:, None], alpha, 1.0)
             values = old + alpha * (values - old)
         return np.asarray(values, dtype=np.float64)
 
@@ -212,8 +223,8 @@ class ChunkScheduler:
         if not self._chunks:
             return None
         newest = self._chunks[-1]
-        if now_s - newest.stamp_s > self.config.max_age_s:
-            return None
+        if now_s - newest.stamp_s > self.config.max_age_s or newest.stamp_s > now_s + 1e-6:
+            return None  # too old, or from the future (a clock that went backwards)
         earliest = now_s + self.config.exec_latency_s
         later = newest.times[newest.times > earliest + 1e-9]
         if newest.times[-1] < earliest - 1e-9:
@@ -222,9 +233,10 @@ class ChunkScheduler:
             over_budget = True
         else:
             grid = np.concatenate(([earliest], later))
-            values = self._combine(grid)
+            values = self._combine(grid, now_s)
             over_budget = False
         arm = self._arm_dim or values.shape[1]
         gripper = values[:, arm] if values.shape[1] > arm else None
-        used = len(self._chunks) if self.config.mode == 'temporal_ensemble' else 1
+        used = (sum(now_s - c.stamp_s <= self.config.max_age_s for c in self._chunks)
+                if self.config.mode == 'temporal_ensemble' else 1)
         return Plan(grid, values[:, :arm], gripper, over_budget, used)

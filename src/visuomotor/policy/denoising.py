@@ -3,8 +3,9 @@
 The schedule functions are shared with training (`visuomotor.training`), so the noise levels
 the network was trained on are the ones sampling uses. Conventions follow Diffusion Policy's
 `DDIMScheduler` configuration: evenly spaced ("leading") timesteps, the final step to alpha
-bar = 1, optional clipping of the predicted clean sample, after which the noise estimate is
-re-derived from the clipped sample.
+bar = 1, optional clipping of the predicted clean sample (the noise estimate stays the
+model's, as with diffusers' default `use_clipped_model_output=False`, which Diffusion Policy
+uses). The network receives the raw training step number as a float32 `timestep`.
 """
 
 from __future__ import annotations
@@ -56,10 +57,24 @@ def ddim_sample(network: Callable[[npt.NDArray[np.float32], float], npt.NDArray[
         pred = network(x.astype(np.float32), float(t)).astype(np.float64)
         if schedule.prediction == 'epsilon':
             x0 = (x - math.sqrt(1.0 - a_t) * pred) / math.sqrt(a_t)
+            eps = pred
         else:
             x0 = pred
+            eps = (x - math.sqrt(a_t) * x0) / math.sqrt(1.0 - a_t)
         if schedule.clip_sample is not None:
             x0 = np.clip(x0, -schedule.clip_sample, schedule.clip_sample)
-        eps = (x - math.sqrt(a_t) * x0) / math.sqrt(1.0 - a_t)
         x = math.sqrt(a_prev) * x0 + math.sqrt(1.0 - a_prev) * eps
     return x.astype(np.float32)
+
+
+def add_noise(x0: Array, noise: Array, timestep: int, schedule: DenoisingScheduler) -> Array:
+    """x_t = sqrt(ab[t]) x0 + sqrt(1 - ab[t]) noise (training's forward process)."""
+    if not 0 <= timestep < schedule.train_steps:
+        raise ValueError(f'timestep {timestep} is outside [0, {schedule.train_steps})')
+    ab = float(alphas_cumprod(schedule)[timestep])
+    return np.asarray(math.sqrt(ab) * x0 + math.sqrt(1.0 - ab) * noise, dtype=np.float64)
+
+
+def training_target(x0: Array, noise: Array, schedule: DenoisingScheduler) -> Array:
+    """What the network learns to predict: the noise (`epsilon`) or the clean chunk."""
+    return noise if schedule.prediction == 'epsilon' else x0

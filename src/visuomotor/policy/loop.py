@@ -53,22 +53,48 @@ class PolicyLoop:
     def __init__(self, spec: PolicySpec, sync: SyncConfig, scheduler: SchedulerConfig) -> None:
         self.spec = spec
         self.period_s = spec.control_period_s
-        self.sync = Synchronizer(spec.camera_names, sync)
+        self.sync_config = sync
+        # Joint states for the whole history at up to 1 kHz, plus a second of margin.
+        self._joint_window_s = spec.observation_history * self.period_s + 1.0
+        self.sync = self._synchronizer()
         self.scheduler = ChunkScheduler(scheduler, self.period_s, spec.chunk_length)
+        self._expected = {c.name: (c.preprocess.input_shape, c.preprocess.input_encoding)
+                          for c in spec.cameras}
         self.in_flight = False
         self.last_refusal: Refusal | None = None
+        self.inference_error = ''
+        self.frame_errors: dict[str, str] = {}
         self.counters: Counter[str] = Counter()
         self.latency = LatencyStats()
-        self._inference_ms = 0.0
+        self._recent_ms: deque[float] = deque(maxlen=20)
+        self._last_now: float | None = None
+
+    def _synchronizer(self) -> Synchronizer:
+        return Synchronizer(self.spec.camera_names, self.sync_config,
+                            joint_buffer_size=int(1000 * self._joint_window_s))
 
     # -- inputs ------------------------------------------------------------------------------
 
     def on_frame(self, camera: str, stamp_s: float, image: npt.NDArray[Any],
-                 seq: int | None = None) -> str | None:
-        """A camera frame (raw, as received); returns why it was refused, if it was."""
+                 seq: int | None = None, encoding: str | None = None) -> str | None:
+        """A camera frame (raw, as received); returns why it was refused, if it was.
+
+        Frames whose size or encoding differ from the model's preprocessing spec are refused
+        here, naming both values, so they never reach inference.
+        """
         buffer = self.sync.cameras.get(camera)
         if buffer is None:
             return f'camera {camera!r} is not read by the model'
+        shape, wanted = self._expected[camera]
+        if tuple(image.shape) != tuple(shape) or (encoding is not None and encoding != wanted):
+            got = f'{encoding or "?"} {"x".join(map(str, image.shape))}'
+            error = (f'camera {camera}: frames are {got}, the model expects {wanted} '
+                     f'{"x".join(map(str, shape))} (H x W x C); fix the driver settings or use '
+                     'a model trained on this camera')
+            self.frame_errors[camera] = error
+            self.counters[f'{camera}_frames_refused'] += 1
+            return error
+        self.frame_errors.pop(camera, None)
         return buffer.push(Sample(stamp_s, image, seq))
 
     def on_joint_state(self, stamp_s: float, names: Sequence[str],
@@ -89,14 +115,31 @@ class PolicyLoop:
 
     # -- the tick ----------------------------------------------------------------------------
 
+    def check_clock(self, now_s: float) -> bool:
+        """Detect the clock going backwards (a sim reset, a bag restarted); then start over.
+
+        Returns True if everything was reset: buffers and chunks from the old timeline would
+        otherwise refuse every new sample as out of order and keep sending the old plan.
+        """
+        jumped = self._last_now is not None and now_s < self._last_now - 1e-3
+        self._last_now = now_s
+        if jumped:
+            self.sync = self._synchronizer()
+            self.scheduler.reset()
+            self.counters['clock_jumps_back'] += 1
+        return jumped
+
     def next_observation(self, now_s: float) -> Observation | None:
         """An observation to infer on now, or None (not due, busy, or refused)."""
-        if self.in_flight or not self.scheduler.inference_due(now_s, self._inference_ms * 1e-3):
+        # Plan with the slowest recent inference and one tick of quantisation.
+        lead = (max(self._recent_ms) * 1e-3 if self._recent_ms else 0.0) + self.period_s
+        if self.in_flight or not self.scheduler.inference_due(now_s, lead):
             return None
         aligned = self.sync.assemble(now_s, self.spec.observation_history, self.period_s)
         if isinstance(aligned, Refusal):
-            if self.last_refusal is None or str(self.last_refusal) != str(aligned):
-                self.counters[f'refused_{aligned.reason}'] += 1
+            last = self.last_refusal
+            if last is None or (last.stream, last.reason) != (aligned.stream, aligned.reason):
+                self.counters[f'refused_{aligned.reason}'] += 1  # events, not ticks
             self.last_refusal = aligned
             return None
         self.last_refusal = None
@@ -115,10 +158,12 @@ class PolicyLoop:
         self.in_flight = False
         if chunk is None:
             self.counters['inference_failed'] += 1
-            self.last_refusal = Refusal('policy', 'inference_failed', error)
+            self.inference_error = error  # kept until an inference succeeds
             return
+        self.inference_error = ''
         if times is not None:
-            self._inference_ms = times.preprocess_ms + times.inference_ms + times.postprocess_ms
+            total = times.preprocess_ms + times.inference_ms + times.postprocess_ms
+            self._recent_ms.append(total)
             self.latency.add('preprocess', times.preprocess_ms)
             self.latency.add('inference', times.inference_ms)
             self.latency.add('postprocess', times.postprocess_ms)
@@ -128,6 +173,8 @@ class PolicyLoop:
         if self.scheduler.add(chunk, now_s):
             self.counters['chunks'] += 1
             self.counters['late_rows_dropped'] += late  # latency compensation at work
+        else:
+            self.counters['chunks_discarded'] += 1  # older than the newest, or from the future
 
     def plan(self, now_s: float) -> Plan | None:
         """The rows to send at this tick (None: nothing fresh to send)."""
@@ -137,3 +184,13 @@ class PolicyLoop:
         if plan.over_budget:
             self.counters['over_budget'] += 1
         return plan
+
+    def problem(self) -> str:
+        """What currently keeps the policy from acting ('' if nothing)."""
+        if self.frame_errors:
+            return next(iter(self.frame_errors.values()))
+        if self.inference_error:
+            return f'inference failed: {self.inference_error}'
+        if self.last_refusal is not None:
+            return f'no observation: {self.last_refusal}'
+        return ''

@@ -161,7 +161,14 @@ class PolicyRuntime:
             target = np.eye(4)
             target[:3, :3] = rotation_from_vector(row[3:6].tolist())
             target[:3, 3] = row[:3]
-            q = solve_ik(robot, target, q).q
+            result = solve_ik(robot, target, q)
+            if not result.converged:
+                raise BundleMismatchError(
+                    f'action[{i}]', f'end-effector pose {np.round(row, 4).tolist()} is not '
+                    f'reachable (IK stopped {result.position_error_m * 1e3:.1f} mm / '
+                    f'{np.degrees(result.rotation_error_rad):.1f} deg away); this chunk is '
+                    'dropped')
+            q = result.q
             out[i] = q
         return out
 
@@ -173,8 +180,9 @@ class PolicyRuntime:
         normalised = self.predict(inputs)
         t2 = time.perf_counter()
         if not np.isfinite(normalised).all():
-            raise FloatingPointError(f'{self.backend.name} produced non-finite actions; '
-                                     'nothing is sent (the bridge holds)')
+            raise FloatingPointError(f'{self.backend.name} produced non-finite actions; this '
+                                     'chunk is dropped (the current plan runs out, then the '
+                                     'bridge stops the arm)')
         chunk = self.decode(normalised, obs)
         t3 = time.perf_counter()
         self.last_times = StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)

@@ -41,14 +41,17 @@ def decode_array(data: object, where: str) -> npt.NDArray[Any]:
     if not isinstance(shape, list) or not all(
             isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
         raise BundleError(f'{where}.shape', f'must be a list of sizes, got {shape!r}')
+    expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
     try:
-        raw = zlib.decompress(base64.b64decode(str(data['zlib_b64']), validate=True))
+        inflate = zlib.decompressobj()
+        raw = inflate.decompress(base64.b64decode(str(data['zlib_b64']), validate=True),
+                                 expected + 1)  # never inflate more than the shape needs
     except (ValueError, zlib.error) as exc:
         raise BundleError(f'{where}.zlib_b64', f'is corrupt ({exc}); re-export the model'
                           ) from None
-    expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
     if len(raw) != expected:
-        raise BundleError(where, f'holds {len(raw)} bytes, but {dtype} {shape} needs '
+        held = f'more than {expected}' if len(raw) > expected else str(len(raw))
+        raise BundleError(where, f'holds {held} bytes, but {dtype} {shape} needs '
                           f'{expected}; re-export the model')
     return np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder('<')).astype(
         dtype).reshape(shape)

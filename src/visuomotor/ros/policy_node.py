@@ -135,7 +135,10 @@ class PolicyNode(Node):
                                         throttle_duration_sec=2.0)
                 return
             with self._lock:
-                self.loop.on_frame(camera, stamp_to_ns(msg.header.stamp) * 1e-9, image)
+                error = self.loop.on_frame(camera, stamp_to_ns(msg.header.stamp) * 1e-9, image,
+                                           encoding=msg.encoding)
+            if error is not None and error.startswith('camera '):
+                self.get_logger().error(error, throttle_duration_sec=2.0)
         return handle
 
     def _on_joint_state(self, msg: JointState) -> None:
@@ -156,21 +159,26 @@ class PolicyNode(Node):
                 obs, self._pending = self._pending, None
             if obs is None:
                 continue
+            chunk, error = None, 'the inference thread stopped'
             try:
                 chunk = self.runtime(obs)
                 error = ''
-            except (VisuomotorError, FloatingPointError, ValueError) as exc:
-                chunk, error = None, str(exc)
-                self.get_logger().error(f'inference failed, nothing sent: {exc}',
+            except Exception as exc:  # noqa: BLE001 - any failure drops this chunk, loudly
+                error = f'{type(exc).__name__}: {exc}'
+                self.get_logger().error(f'inference failed, chunk dropped: {error}',
                                         throttle_duration_sec=2.0)
-            with self._lock:
-                self.loop.on_chunk(chunk, self._now(), self.runtime.last_times, error)
+            finally:
+                with self._lock:  # always, so the loop never waits for a result forever
+                    self.loop.on_chunk(chunk, self._now(), self.runtime.last_times, error)
 
     # -- the tick ---------------------------------------------------------------------------
 
     def _tick(self) -> None:
         now = self._now()
         with self._lock:
+            if self.loop.check_clock(now):
+                self.get_logger().warning('the clock went backwards (a sim reset?): buffers '
+                                          'and chunks cleared')
             plan = self.loop.plan(now)
             obs = self.loop.next_observation(now)
             refusal = self.loop.last_refusal
@@ -178,10 +186,11 @@ class PolicyNode(Node):
                 self._pending = obs
         if obs is not None:
             self._wake.set()
-        if refusal is not None and str(refusal) != self._refusal_logged:
-            self.get_logger().warning(f'no observation: {refusal}; nothing new is sent and '
-                                      'the bridge stops the arm when the plan runs out')
-        self._refusal_logged = str(refusal) if refusal is not None else ''
+        key = f'{refusal.stream}:{refusal.reason}' if refusal is not None else ''
+        if refusal is not None and key != self._refusal_logged:
+            self.get_logger().warning(f'no observation: {refusal}; no new chunk, and the bridge '
+                                      'stops the arm when the current plan runs out')
+        self._refusal_logged = key
         if plan is not None:
             start = time.perf_counter()
             self._publish(plan, now)
@@ -209,12 +218,15 @@ class PolicyNode(Node):
         with self._lock:
             summary = self.loop.latency.summary()
             counters = dict(self.loop.counters)
-            refusal = self.loop.last_refusal
+            problem = self.loop.problem()
             cameras = {n: b.stats for n, b in self.loop.sync.cameras.items()}
             newest = self.loop.scheduler.newest_stamp_s
         status = DiagnosticStatus(name='visuomotor: policy', hardware_id=self.backend_name)
-        if refusal is not None:
-            status.level, status.message = DiagnosticStatus.ERROR, f'refusing: {refusal}'
+        if self._worker is not None and not self._worker.is_alive():
+            status.level = DiagnosticStatus.ERROR
+            status.message = 'the inference thread died; restart the node'
+        elif problem:
+            status.level, status.message = DiagnosticStatus.ERROR, f'refusing: {problem}'
         elif newest is None:
             status.level, status.message = DiagnosticStatus.WARN, 'waiting for the first chunk'
         else:

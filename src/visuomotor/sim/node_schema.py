@@ -19,4 +19,7 @@ SIM_NODE_PARAMS = (
     Param('seed', 0, 'task seed of the first episode (object pose, colours); ~/reset moves to '
           'the next seed', 0, 2**31 - 1),
     Param('world_frame', 'world', 'frame_id of the privileged /sim poses'),
+    Param('camera_noise_std', 2.0, 'Gaussian sensor noise added to every rendered frame (8-bit '
+          'levels, like a real sensor; a noiseless still scene would look frozen to the '
+          "stack's frozen-camera check); 0 disables", 0.0, 50.0),
 )

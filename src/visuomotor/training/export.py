@@ -10,6 +10,7 @@ every backend is later held to the training framework's numbers.
 
 from __future__ import annotations
 
+import copy
 import io
 import warnings
 from pathlib import Path
@@ -58,7 +59,7 @@ def export_bundle(module: nn.Module, spec: PolicySpec, directory: str | Path, *,
     """Write `module` (already trained) as a bundle in `directory` and load it back."""
     import onnx
 
-    module = module.eval().cpu()
+    module = copy.deepcopy(module).eval().cpu()  # the caller's model keeps its device/mode
     inputs = golden_inputs(spec, seed)
     names = list(spec.input_shapes())
     tensors = tuple(torch.from_numpy(inputs[n]) for n in names)

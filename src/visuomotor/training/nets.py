@@ -60,7 +60,7 @@ class LevineEncoder(nn.Module):
         w = _conv_out(_conv_out(_conv_out(width, 7, 2), 5), 5)
         if h < 1 or w < 1:
             raise ValueError(f'images of {width}x{height} are too small for the Levine '
-                             'encoder (needs at least 21x21)')
+                             'encoder (needs at least 23x23)')
         self.softmax = SpatialSoftmax(h, w)
         self.num_points = 32
         self.out_features = 64
@@ -112,7 +112,7 @@ class ResNet18GNEncoder(nn.Module):
         if h < 2 or w < 2:
             raise ValueError(f'images of {width}x{height} leave a {w}x{h} ResNet-18 feature map: '
                              'the spatial softmax has no positions to choose from; use at least '
-                             '64x64 inputs')
+                             '33x33 inputs')
         self.keypoints = nn.Conv2d(512, num_keypoints, 1)
         self.softmax = SpatialSoftmax(int(h), int(w))
         self.num_points = num_keypoints

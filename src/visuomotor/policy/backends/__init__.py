@@ -125,6 +125,10 @@ def open_backend(bundle: PolicyBundle, order: Sequence[str] = BACKENDS,
         except BackendError as exc:
             report.skipped.append((kind, str(exc)))
             log.info('policy backend %s skipped: %s', kind, exc)
+        except Exception as exc:  # noqa: BLE001 - any failure to load falls back, with why
+            reason = f'{type(exc).__name__}: {exc}'
+            report.skipped.append((kind, reason))
+            log.warning('policy backend %s failed to load (%s); trying the next', kind, reason)
     if backend is None:
         reasons = '; '.join(f'{k}: {r}' for k, r in report.skipped)
         raise BackendError(f'no inference backend could load {bundle.directory} ({reasons})')

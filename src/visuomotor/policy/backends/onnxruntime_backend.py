@@ -42,7 +42,10 @@ class OnnxRuntimeBackend:
         provider_options: list[tuple[str, dict[str, Any]]] = []
         for name in chosen:
             if name == 'TensorrtExecutionProvider':
-                cache = str(cache_dir or Path.home() / '.cache' / 'visuomotor' / 'ort_trt')
+                # ORT names cached engines after the model file and its node names, not its
+                # weights: one directory per ONNX hash, so a retrained model never reuses them.
+                root = cache_dir or Path.home() / '.cache' / 'visuomotor' / 'ort_trt'
+                cache = str(root / bundle.onnx_sha256[:16])
                 Path(cache).mkdir(parents=True, exist_ok=True)
                 provider_options.append((name, {
                     'trt_fp16_enable': fp16, 'trt_engine_cache_enable': True,

@@ -13,6 +13,7 @@ timing cache per GPU and TensorRT version makes rebuilds of similar models fast.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,9 @@ class TensorRtBackend:
             log.info('TensorRT: building %s engine for %s (first run on this GPU/TensorRT; '
                      'cached at %s)', self.precision, gpu, engine_path)
             serialized = self._build(bundle, fp16, timing_path, workspace_bytes)
-            engine_path.write_bytes(serialized)
+            partial = engine_path.with_suffix('.partial')
+            partial.write_bytes(serialized)
+            os.replace(partial, engine_path)  # never a truncated engine under the real name
         runtime = trt.Runtime(self._logger)
         self.engine = runtime.deserialize_cuda_engine(serialized)
         if self.engine is None:
@@ -82,15 +85,17 @@ class TensorRtBackend:
         self._inputs: list[str] = []
         self._output = bundle.spec.output_name
         shapes = bundle.spec.input_shapes()
-        for i in range(self.engine.num_io_tensors):
-            name = self.engine.get_tensor_name(i)
-            dtype = getattr(torch, np.dtype(trt.nptype(self.engine.get_tensor_dtype(name))).name)
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        for name in names:  # every input shape first: output shapes depend on them
             if self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
-                self.context.set_input_shape(name, shapes[name])
+                if not self.context.set_input_shape(name, shapes[name]):
+                    raise BackendError(f'TensorRT refused input {name!r} of shape '
+                                       f'{list(shapes[name])}')
                 self._inputs.append(name)
-                shape = shapes[name]
-            else:
-                shape = tuple(self.context.get_tensor_shape(name))
+        for name in names:
+            dtype = getattr(torch, np.dtype(trt.nptype(self.engine.get_tensor_dtype(name))).name)
+            shape = (shapes[name] if name in self._inputs
+                     else tuple(self.context.get_tensor_shape(name)))
             self._buffers[name] = torch.empty(shape, dtype=dtype, device='cuda')
             self.context.set_tensor_address(name, self._buffers[name].data_ptr())
         self.name = f'tensorrt[{trt.__version__}, {gpu}, {self.precision}]'

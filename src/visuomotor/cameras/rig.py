@@ -23,6 +23,7 @@ the synthetic scene. Relative paths are relative to the share directory.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,9 +86,9 @@ def _camera(r: FieldReader) -> CameraConfig:
     r.unknown(_FIELDS)
     backend = r.text('backend', choices=BACKENDS)
     name = r.text('name')
-    if not name.replace('_', '').isalnum():
-        raise r.fail('name', f'{name!r} must be letters, digits and underscores (it becomes '
-                     'a topic name)')
+    if not re.fullmatch(r'[A-Za-z][A-Za-z0-9_]*', name) or '__' in name or name.endswith('_'):
+        raise r.fail('name', f'{name!r} must start with an ASCII letter and contain only '
+                     'letters, digits and single underscores (it becomes a topic name)')
     config = CameraConfig(
         name=name, backend=backend, width=r.integer('width', 640), height=r.integer('height', 480),
         fps=r.number('fps', 30.0, positive=True, maximum=1000.0),

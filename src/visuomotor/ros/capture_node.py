@@ -111,6 +111,19 @@ class CaptureNode(Node):
         self.channels = {c.name: CameraChannel(self, c, int(params['frozen_repeats']))
                          for c in self.rig.cameras}
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        try:
+            self._start_cameras()
+        except BaseException:
+            for camera in self._cameras:  # release the devices already opened
+                camera.stop()
+            self._cameras.clear()
+            self._threads.clear()
+            raise
+        for thread in self._threads:
+            thread.start()
+        self.create_timer(1.0, self._publish_diagnostics)
+
+    def _start_cameras(self) -> None:
         for config in self.rig.cameras:
             channel = self.channels[config.name]
             if config.backend == 'topic':
@@ -131,9 +144,6 @@ class CaptureNode(Node):
             self.get_logger().info(f'camera {config.name}: {config.backend} '
                                    f'{config.width}x{config.height}@{config.fps:g} -> '
                                    f'{config.image_topic}')
-        for thread in self._threads:
-            thread.start()
-        self.create_timer(1.0, self._publish_diagnostics)
 
     def now(self) -> float:
         """The node's ROS clock, seconds (every capture stamp is on it)."""
@@ -162,9 +172,11 @@ class CaptureNode(Node):
                 channel.error = f'{config.topic}: malformed image dropped: {exc}'
                 self.get_logger().error(channel.error, throttle_duration_sec=5.0)
                 return
-            if (msg.width, msg.height) != (config.width, config.height):
-                channel.error = (f'{config.topic} sends {msg.width}x{msg.height}, the rig '
-                                 f'says {config.width}x{config.height}; frames dropped')
+            if (msg.width, msg.height, msg.encoding) != (config.width, config.height,
+                                                         config.encoding):
+                channel.error = (f'{config.topic} sends {msg.encoding} {msg.width}x'
+                                 f'{msg.height}, the rig says {config.encoding} '
+                                 f'{config.width}x{config.height}; frames dropped')
                 self.get_logger().error(channel.error, throttle_duration_sec=5.0)
                 return
             channel.error = ''
@@ -220,7 +232,8 @@ class CaptureNode(Node):
         """Stop the threads and release the cameras."""
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout=2.0)
+            if thread.ident is not None:
+                thread.join(timeout=2.0)
         for camera in self._cameras:
             camera.stop()
         super().destroy_node()

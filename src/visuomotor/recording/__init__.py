@@ -1,0 +1,1 @@
+"""Crash-safe episode recording in the LeRobot v3 layout, its check and exports."""

@@ -1,0 +1,212 @@
+"""The recorder (pure; time is an argument): synchronised rows into episodes.
+
+Rows come from cameras, joint states and commands, at a fixed rate.
+
+Every tick while an episode runs, the streams are aligned like the policy aligns them (the
+shared synchroniser): the newest time every camera has a frame is the row's reference time;
+each camera contributes its frame nearest it (within the skew limit), the joint positions and
+the command the safety bridge sent are interpolated there, and the policy/teleop target active
+then is evaluated there. A tick whose streams cannot be aligned (a camera stale, frozen or too
+skewed) writes no row and is counted; a frame of the wrong size or encoding is refused and
+marks the episode, naming the camera and both formats. Capture times, sequence numbers and
+the tick time are stored with every row, so the dataset check can measure real rates, drops
+and skew instead of trusting the nominal rate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from visuomotor.cameras.sync import (
+    Refusal,
+    Sample,
+    StreamBuffer,
+    SyncConfig,
+    Synchronizer,
+    interpolate,
+)
+from visuomotor.recording.episode import CameraFormat, EpisodeData, EpisodeRecording, FrameRow
+from visuomotor.recording.video import VideoSettings
+from visuomotor.safety.commands import JointChunk
+
+Vector = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class RecorderConfig:
+    """What is recorded and how.
+
+    Attributes:
+        fps: rows per second (the dataset's rate).
+        cameras: the recorded cameras and their formats.
+        joint_names: the arm joints (state and action order).
+        gripper_joints: joints whose positions sum to the gripper opening width (empty: no
+            gripper column).
+        sync: alignment limits (skew, age, frozen detection).
+        video: encoder settings.
+    """
+
+    fps: float
+    cameras: tuple[CameraFormat, ...]
+    joint_names: tuple[str, ...]
+    gripper_joints: tuple[str, ...] = ()
+    sync: SyncConfig = field(default_factory=SyncConfig)
+    video: VideoSettings = field(default_factory=VideoSettings)
+
+    @property
+    def state_names(self) -> list[str]:
+        """Names of the state/action vector entries."""
+        return list(self.joint_names) + (['gripper_width_m'] if self.gripper_joints else [])
+
+
+class Recorder:
+    """Feeds, episodes and ticks (see the module docstring).
+
+    `begin` is a callable the dataset writer provides: episode index -> staging directory.
+    """
+
+    def __init__(self, config: RecorderConfig,
+                 begin: Callable[[], tuple[int, Any]]) -> None:
+        self.config = config
+        self._begin = begin
+        self.sync = Synchronizer([c.name for c in config.cameras], config.sync,
+                                 joint_buffer_size=4096)
+        self.sent: StreamBuffer[Vector] = StreamBuffer('sent', SyncConfig(buffer_size=512))
+        self.gripper_sent: StreamBuffer[Vector] = StreamBuffer('gripper', SyncConfig())
+        self._raw: JointChunk | None = None
+        self._formats = {c.name: c for c in config.cameras}
+        self.episode: EpisodeRecording | None = None
+        self.counters: Counter[str] = Counter()
+        self.last_refusal: Refusal | None = None
+        self._index = {n: i for i, n in enumerate(config.joint_names)}
+
+    # -- feeds -------------------------------------------------------------------------------
+
+    def on_frame(self, camera: str, stamp_s: float, image: npt.NDArray[Any], encoding: str,
+                 seq: int | None = None) -> str | None:
+        """A camera frame; refused (and the episode marked) if its format is not the rig's."""
+        fmt = self._formats.get(camera)
+        if fmt is None:
+            return None
+        expected = (fmt.height, fmt.width, 3)
+        if tuple(image.shape) != expected or encoding != fmt.encoding:
+            got = f'{encoding} {image.shape[1] if image.ndim > 1 else "?"}x{image.shape[0]}'
+            error = (f'camera {camera}: frame is {got}, the rig records {fmt.encoding} '
+                     f'{fmt.width}x{fmt.height}; frame refused')
+            self.counters[f'{camera}_malformed'] += 1
+            if self.episode is not None:
+                self.episode.mark(error)
+            return error
+        return self.sync.cameras[camera].push(Sample(stamp_s, image, seq))
+
+    def on_joint_state(self, stamp_s: float, names: Sequence[str],
+                       positions: Sequence[float]) -> str | None:
+        """Measured joint positions (the arm joints, and the gripper joints if recorded)."""
+        index = {n: i for i, n in enumerate(names)}
+        try:
+            q = [float(positions[index[j]]) for j in self.config.joint_names]
+            if self.config.gripper_joints:
+                q.append(sum(float(positions[index[j]]) for j in self.config.gripper_joints))
+        except (KeyError, IndexError):
+            self.counters['joint_states_incomplete'] += 1
+            return 'joint state lacks recorded joints'
+        values = np.array(q)
+        if not np.isfinite(values).all():
+            self.counters['joint_states_non_finite'] += 1
+            return 'joint state has non-finite positions'
+        return self.sync.joints.push(Sample(stamp_s, values))
+
+    def on_command_sent(self, stamp_s: float, names: Sequence[str],
+                        positions: Sequence[float]) -> None:
+        """What the safety bridge sent to the controller (its ~/limited topic)."""
+        index = {n: i for i, n in enumerate(names)}
+        try:
+            q = np.array([positions[index[j]] for j in self.config.joint_names], np.float64)
+        except (KeyError, IndexError):
+            self.counters['sent_incomplete'] += 1
+            return
+        self.sent.push(Sample(stamp_s, q))
+
+    def on_raw_target(self, chunk: JointChunk) -> None:
+        """The policy/teleop command the bridge received (validated, robot joint order)."""
+        self._raw = chunk
+
+    def on_gripper_command(self, stamp_s: float, width_m: float) -> None:
+        """The gripper opening width the bridge sent."""
+        if math.isfinite(width_m):
+            self.gripper_sent.push(Sample(stamp_s, np.array([width_m])))
+
+    # -- episodes ----------------------------------------------------------------------------
+
+    def start(self, task: str, provenance: Mapping[str, object]) -> int:
+        """Begin an episode; returns its index."""
+        if self.episode is not None:
+            raise RuntimeError(f'episode {self.episode.index} is still recording; stop or '
+                               'discard it first')
+        index, staging = self._begin()
+        self.episode = EpisodeRecording(index, task, staging, self.config.cameras,
+                                        self.config.fps, self.config.video, provenance)
+        self.counters['episodes_started'] += 1
+        return index
+
+    def stop(self) -> EpisodeData:
+        """End the episode and return its data (the writer commits it)."""
+        episode = self._take()
+        return episode.finish()
+
+    def discard(self) -> int:
+        """Drop the episode being recorded; returns its index."""
+        episode = self._take()
+        episode.abort()
+        self.counters['episodes_discarded'] += 1
+        return episode.index
+
+    def _take(self) -> EpisodeRecording:
+        if self.episode is None:
+            raise RuntimeError('no episode is being recorded')
+        episode, self.episode = self.episode, None
+        return episode
+
+    # -- the tick ----------------------------------------------------------------------------
+
+    def tick(self, now_s: float) -> Refusal | None:
+        """Append one row to the running episode (None: written or nothing to record)."""
+        episode = self.episode
+        if episode is None:
+            return None
+        aligned = self.sync.assemble(now_s, 1, 1.0 / self.config.fps)
+        if isinstance(aligned, Refusal):
+            self.counters[f'ticks_refused_{aligned.reason}'] += 1
+            episode.mark(f'ticks without a row: {aligned.stream} {aligned.reason}')
+            self.last_refusal = aligned
+            return aligned
+        self.last_refusal = None
+        t = aligned.stamp_s
+        state = aligned.joint_positions[0]
+        dim = len(self.config.joint_names)
+        action = np.full(len(state), math.nan)
+        sent = interpolate(self.sent, t, 2.0 / self.config.fps)
+        if sent is not None:
+            action[:dim] = sent
+        raw = np.full(len(state), math.nan)
+        if self._raw is not None and self._raw.times_s[0] <= t + 1.0 / self.config.fps:
+            raw[:dim] = self._raw.target_at(t)
+        if self.config.gripper_joints:
+            command = self.gripper_sent.nearest(t)
+            if command is not None and command.stamp_s <= t + 1.0 / self.config.fps:
+                action[dim] = raw[dim] = float(command.value[0])
+        frames = {name: samples[0] for name, samples in aligned.frames.items()}
+        row = FrameRow(now_s, t, {n: s.value for n, s in frames.items()},
+                       {n: s.stamp_s for n, s in frames.items()},
+                       {n: -1 if s.seq is None else s.seq for n, s in frames.items()},
+                       state, action, raw)
+        if episode.add(row):
+            self.counters['rows'] += 1
+        return None

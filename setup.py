@@ -60,6 +60,7 @@ setup(
             'safety_bridge = visuomotor.ros.bridge_node:main',
             'policy_node = visuomotor.ros.policy_node:main',
             'capture_node = visuomotor.ros.capture_node:main',
+            'recorder_node = visuomotor.ros.recorder_node:main',
         ],
     },
 )

@@ -3,6 +3,9 @@
 visuomotor demo [--out DIR]                 run the demo on this machine
 visuomotor spec FILE                        check and describe a preprocessing spec
 visuomotor preprocess --spec FILE IMAGE     show what a model with that spec sees
+visuomotor dataset check PATH [--sheet PNG] check a recorded dataset (stamps, rates, drops,
+                                            skew) and render a contact sheet
+visuomotor dataset export-hdf5 PATH OUT     export it to a robomimic-style HDF5 file
 """
 
 from __future__ import annotations
@@ -55,6 +58,25 @@ def _preprocess(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dataset_check(args: argparse.Namespace) -> int:
+    from visuomotor.recording.check import check_dataset
+
+    sheet = Path(args.sheet) if args.sheet else Path(args.path).with_name(
+        Path(args.path).name + '_contact_sheet.png')
+    report = check_dataset(args.path, sheet=sheet, rate_tolerance=args.rate_tolerance,
+                           max_skew_ms=args.max_skew_ms)
+    for line in report.lines():
+        print(line)
+    return 0 if report.ok else 1
+
+
+def _dataset_export(args: argparse.Namespace) -> int:
+    from visuomotor.recording.hdf5_export import export_hdf5
+
+    print(f'wrote {export_hdf5(args.path, args.out)}')
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `visuomotor` command."""
     parser = argparse.ArgumentParser(prog='visuomotor', description=__doc__,
@@ -71,6 +93,20 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument('image', help='a camera frame (PNG/JPEG; read as 8-bit colour)')
     pre.add_argument('--out', help='where to write what the model sees')
     pre.set_defaults(run=_preprocess)
+    dataset = commands.add_parser('dataset', help='check or export a recorded dataset')
+    tools = dataset.add_subparsers(dest='tool', required=True)
+    check = tools.add_parser('check', help='stamps, rates, drops, skew; a contact sheet')
+    check.add_argument('path', help='the dataset (the path given to the recorder)')
+    check.add_argument('--sheet', help='contact sheet PNG (default: <path>_contact_sheet.png)')
+    check.add_argument('--rate-tolerance', type=float, default=0.05,
+                       help='allowed relative difference of the row rate from the fps')
+    check.add_argument('--max-skew-ms', type=float, default=25.0,
+                       help='warn when a frame is further than this from its row time')
+    check.set_defaults(run=_dataset_check)
+    export = tools.add_parser('export-hdf5', help='robomimic-style HDF5')
+    export.add_argument('path')
+    export.add_argument('out')
+    export.set_defaults(run=_dataset_export)
     return parser
 
 

@@ -18,7 +18,9 @@
         info_topic: /camera/wrist/color/camera_info
 
 Backends: `realsense` takes `serial`; `folder` takes `folder` (looped images); `fake` renders
-the synthetic scene. Relative paths are relative to the share directory.
+the synthetic scene; `sim` cameras are published by the MuJoCo twin's node itself (the
+capture node leaves them alone; recorder and policy read them like any other). Relative paths
+are relative to the share directory.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from visuomotor.config_fields import FieldReader, config_path, read_yaml
 from visuomotor.errors import FieldError
 from visuomotor.paths import share_dir
 
-BACKENDS = ('opencv', 'realsense', 'fake', 'folder', 'topic')
+BACKENDS = ('opencv', 'realsense', 'fake', 'folder', 'topic', 'sim')
 
 
 class RigError(FieldError):
@@ -157,4 +159,5 @@ def make_camera(config: CameraConfig, clock: Clock) -> Camera:
         return FolderCamera(config.name, resolve_path(config.folder), fps=config.fps,
                             clock=clock)
     raise CameraError(f'camera {config.name!r}: backend {config.backend!r} has no capture '
-                      'object (topic cameras are subscribed to by the capture node)')
+                      'object (topic cameras are relayed by the capture node, sim cameras '
+                      'published by the twin)')

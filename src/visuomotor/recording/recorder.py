@@ -168,6 +168,14 @@ class Recorder:
         self.counters['episodes_discarded'] += 1
         return episode.index
 
+    def detach(self) -> EpisodeRecording:
+        """Hand the running episode over unfinished.
+
+        Its encoders flush in `finish`, so a node can finish and commit it off its callback
+        thread.
+        """
+        return self._take()
+
     def _take(self) -> EpisodeRecording:
         if self.episode is None:
             raise RuntimeError('no episode is being recorded')

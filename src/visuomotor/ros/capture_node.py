@@ -126,6 +126,9 @@ class CaptureNode(Node):
     def _start_cameras(self) -> None:
         for config in self.rig.cameras:
             channel = self.channels[config.name]
+            if config.backend == 'sim':
+                self.get_logger().info(f'camera {config.name}: published by the twin')
+                continue
             if config.backend == 'topic':
                 self.create_subscription(Image, config.topic, self._relay(channel),
                                          qos_profile_sensor_data)

@@ -1,0 +1,183 @@
+"""The dataset check: stamps, rates, dropped frames, skew, and a look at the episodes.
+
+Are the stamps monotonic, the rates what the dataset claims, how many frames were dropped,
+how far apart were the cameras, and what do the episodes look like?
+
+Everything is measured from the capture times and sequence numbers stored with every row,
+never from the nominal rate. Failures (the check exits non-zero): stamps that go backwards, a
+row rate more than `rate_tolerance` off the claimed fps, a video whose frame count differs
+from its rows. Warnings: dropped frames, skew above the limit, marked episodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from visuomotor.recording.reader import DatasetReader, Episode
+
+
+@dataclass
+class EpisodeCheck:
+    """What the check found in one episode."""
+
+    index: int
+    length: int
+    task: str
+    row_rate_hz: float
+    camera_rate_hz: dict[str, float]
+    dropped: dict[str, int]
+    repeated: dict[str, int]
+    skew_ms: dict[str, tuple[float, float, float]]  # median, p99, max |capture - reference|
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DatasetCheck:
+    """The whole report."""
+
+    path: Path
+    fps: float
+    episodes: list[EpisodeCheck]
+    failures: list[str]
+    contact_sheet: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        """No failure anywhere."""
+        return not self.failures and not any(e.failures for e in self.episodes)
+
+    def lines(self) -> list[str]:
+        """A human-readable report."""
+        out = [f'{self.path}: {len(self.episodes)} episodes at {self.fps:g} fps claimed, '
+               f'{sum(e.length for e in self.episodes)} rows']
+        out += [f'  FAIL {f}' for f in self.failures]
+        for e in self.episodes:
+            cams = ', '.join(
+                f'{c} {e.camera_rate_hz[c]:.1f} Hz, {e.dropped[c]} dropped, '
+                f'{e.repeated[c]} repeated, skew median/p99/max '
+                f'{e.skew_ms[c][0]:.1f}/{e.skew_ms[c][1]:.1f}/{e.skew_ms[c][2]:.1f} ms'
+                for c in e.camera_rate_hz)
+            out.append(f'  episode {e.index} ({e.task!r}, {e.length} rows): rows at '
+                       f'{e.row_rate_hz:.2f} Hz; {cams}')
+            out += [f'    FAIL {f}' for f in e.failures]
+            out += [f'    warn {w}' for w in e.warnings]
+        if self.contact_sheet is not None:
+            out.append(f'  contact sheet: {self.contact_sheet}')
+        out.append('  OK' if self.ok else '  FAILED')
+        return out
+
+
+def _rate(stamps_ns: npt.NDArray[np.int64]) -> float:
+    unique = np.unique(stamps_ns)
+    if len(unique) < 2:
+        return float('nan')
+    return float((len(unique) - 1) / ((unique[-1] - unique[0]) * 1e-9))
+
+
+def check_episode(episode: Episode, fps: float, *, rate_tolerance: float = 0.05,
+                  max_skew_ms: float = 25.0, decode: bool = True) -> EpisodeCheck:
+    """Check one episode (see the module docstring)."""
+    cols = episode.columns
+    tick = cols['timing.tick_ns'].astype(np.int64)
+    reference = cols['timing.reference_ns'].astype(np.int64)
+    report = EpisodeCheck(episode.index, episode.length, episode.task, _rate(tick), {}, {}, {},
+                          {})
+    for name, stamps in (('tick', tick), ('reference', reference)):
+        if np.any(np.diff(stamps) <= 0):
+            bad = int(np.argmax(np.diff(stamps) <= 0))
+            report.failures.append(f'{name} stamps do not increase at row {bad + 1}')
+    if episode.length > 2 and abs(report.row_rate_hz - fps) > rate_tolerance * fps:
+        report.failures.append(f'rows came at {report.row_rate_hz:.2f} Hz, the dataset claims '
+                               f'{fps:g} Hz (a loop slower than its nominal rate)')
+    for camera, path in episode.videos.items():
+        capture = cols[f'timing.capture_ns.{camera}'].astype(np.int64)
+        seq = cols[f'timing.seq.{camera}'].astype(np.int64)
+        if np.any(np.diff(capture) < 0):
+            report.failures.append(f'{camera}: capture stamps go backwards')
+        report.camera_rate_hz[camera] = _rate(capture)
+        steps = np.diff(seq) if np.all(seq >= 0) else np.zeros(0, dtype=np.int64)
+        moving = steps[steps > 0]
+        usual = int(np.median(moving)) if len(moving) else 1
+        report.dropped[camera] = int(np.sum(np.maximum(moving - usual, 0)))
+        report.repeated[camera] = int(np.sum(steps == 0))
+        skew = np.abs(capture - reference) * 1e-6
+        report.skew_ms[camera] = (float(np.median(skew)), float(np.percentile(skew, 99)),
+                                  float(skew.max())) if len(skew) else (0.0, 0.0, 0.0)
+        if report.dropped[camera]:
+            report.warnings.append(f'{camera}: {report.dropped[camera]} frames dropped '
+                                   '(sequence gaps)')
+        if report.repeated[camera]:
+            report.warnings.append(f'{camera}: {report.repeated[camera]} rows reuse the '
+                                   "previous row's frame (camera slower than the row rate)")
+        if report.skew_ms[camera][2] > max_skew_ms:
+            report.warnings.append(f'{camera}: frames up to {report.skew_ms[camera][2]:.1f} '
+                                   f'ms from their row time (limit {max_skew_ms:g} ms)')
+        if decode:
+            frames = _count_frames(path)
+            if frames != episode.length:
+                report.failures.append(f'{camera}: the video has {frames} frames for '
+                                       f'{episode.length} rows')
+    report.warnings += [f'marked while recording: {m}' for m in episode.marks]
+    return report
+
+
+def _count_frames(path: Path) -> int:
+    import av
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def contact_sheet(reader: DatasetReader, out: Path, max_episodes: int = 8,
+                  thumb: int = 160) -> Path:
+    """A PNG: per episode (rows) the first, middle and last frame of every camera."""
+    rows = []
+    for index in range(min(len(reader), max_episodes)):
+        episode = reader.episode(index)
+        tiles = []
+        for camera in reader.cameras:
+            frames = episode.frames(camera)
+            for k in (0, len(frames) // 2, len(frames) - 1):
+                frame = frames[k]
+                h = int(round(frame.shape[0] * thumb / frame.shape[1]))
+                tile = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), (thumb, h),
+                                  interpolation=cv2.INTER_AREA)
+                cv2.putText(tile, f'ep{index} {camera[:10]} #{k}', (3, 12),
+                            cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
+                tiles.append(tile)
+        height = max(t.shape[0] for t in tiles)
+        tiles = [cv2.copyMakeBorder(t, 0, height - t.shape[0], 0, 2, cv2.BORDER_CONSTANT)
+                 for t in tiles]
+        rows.append(np.hstack(tiles))
+    width = max(r.shape[1] for r in rows)
+    sheet = np.vstack([cv2.copyMakeBorder(r, 0, 2, 0, width - r.shape[1],
+                                          cv2.BORDER_CONSTANT) for r in rows])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), sheet)
+    return out
+
+
+def check_dataset(path: str | Path, *, sheet: Path | None = None,
+                  **options: Any) -> DatasetCheck:
+    """Check every episode (and the totals); optionally write a contact sheet."""
+    reader = DatasetReader(path)
+    failures = []
+    episodes = [check_episode(reader.episode(i), reader.fps, **options)
+                for i in range(len(reader))]
+    rows = sum(e.length for e in episodes)
+    if rows != reader.info['total_frames']:
+        failures.append(f'info.json says {reader.info["total_frames"]} frames, the episodes '
+                        f'hold {rows}')
+    if len(episodes) != reader.info['total_episodes']:
+        failures.append(f'info.json says {reader.info["total_episodes"]} episodes, the '
+                        f'metadata lists {len(episodes)}')
+    report = DatasetCheck(Path(path), reader.fps, episodes, failures)
+    if sheet is not None and len(reader):
+        report.contact_sheet = contact_sheet(reader, sheet)
+    return report

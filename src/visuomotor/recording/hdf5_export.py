@@ -1,0 +1,73 @@
+"""Export a recorded dataset to a robomimic-style HDF5 file.
+
+    data/                      attrs: total (frames), env_args (JSON: source, fps, robot, tasks)
+      demo_<i>/                attrs: num_samples, task, provenance (JSON), marks (JSON)
+        obs/<camera>_image     (T, H, W, 3) uint8, decoded from the episode's video
+        obs/joint_positions    (T, N) float32 (observation.state)
+        obs/capture_time_ns/<camera>   (T,) int64
+        actions                (T, N) float32 (what the safety bridge sent)
+        command_raw            (T, N) float32 (the policy/teleop target; NaN where none)
+        rewards, dones         (T,) float32 / uint8 (dones[-1] = 1)
+    mask/train                 the demo names
+
+The file is written to a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from visuomotor.recording.reader import DatasetReader
+
+
+def export_hdf5(dataset: str | Path, out: str | Path) -> Path:
+    """Write `out` (robomimic layout, see the module docstring); returns its path."""
+    import h5py
+
+    reader = DatasetReader(dataset)
+    target = Path(out)
+    partial = target.with_name(target.name + '.partial')
+    total = 0
+    names = []
+    with h5py.File(partial, 'w') as f:
+        data = f.create_group('data')
+        for index in range(len(reader)):
+            episode = reader.episode(index)
+            name = f'demo_{index}'
+            names.append(name)
+            demo = data.create_group(name)
+            obs = demo.create_group('obs')
+            for camera in reader.cameras:
+                frames = np.stack(episode.frames(camera))
+                obs.create_dataset(f'{camera}_image', data=frames, compression='gzip',
+                                   compression_opts=4, chunks=(1, *frames.shape[1:]))
+                obs.create_dataset(f'capture_time_ns/{camera}',
+                                   data=episode.columns[f'timing.capture_ns.{camera}'])
+            cols = episode.columns
+            obs.create_dataset('joint_positions', data=cols['observation.state'].astype(
+                np.float32))
+            demo.create_dataset('actions', data=cols['action'].astype(np.float32))
+            demo.create_dataset('command_raw', data=cols['command.raw'].astype(np.float32))
+            length = episode.length
+            demo.create_dataset('rewards', data=np.zeros(length, np.float32))
+            dones = np.zeros(length, np.uint8)
+            dones[-1] = 1
+            demo.create_dataset('dones', data=dones)
+            demo.attrs['num_samples'] = length
+            demo.attrs['task'] = episode.task
+            demo.attrs['provenance'] = json.dumps(episode.provenance, default=str)
+            demo.attrs['marks'] = json.dumps(episode.marks)
+            total += length
+        data.attrs['total'] = total
+        data.attrs['env_args'] = json.dumps({
+            'source': str(Path(dataset).resolve()), 'format': 'visuomotor LeRobot v3.0 export',
+            'fps': reader.fps, 'robot_type': reader.info.get('robot_type'),
+            'tasks': reader.tasks,
+            'state_names': reader.features['observation.state']['names']})
+        f.create_group('mask').create_dataset('train', data=np.array(names, dtype='S'))
+    os.replace(partial, target)
+    return target

@@ -69,6 +69,7 @@ class RecorderNode(Node):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__('recorder', **kwargs)  # type: ignore[arg-type]
+        self._committing: threading.Thread | None = None
         params = declare_parameters(self, RECORDER_NODE_PARAMS)
         if not params['dataset']:
             raise VisuomotorError('dataset: no dataset path given; set dataset:=/data/<name>')
@@ -90,7 +91,6 @@ class RecorderNode(Node):
         self.robot = robot
         self.task = str(params['task'])
         self._lock = threading.Lock()
-        self._committing: threading.Thread | None = None
         self.last_commit = ''
         self.provenance: dict[str, Any] = {
             'rig': rig.name, 'rig_file': str(rig.source), 'robot': robot.name,

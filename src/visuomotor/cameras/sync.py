@@ -212,8 +212,13 @@ class Synchronizer:
             'joint_states', SyncConfig(self.config.max_skew_s, self.config.max_age_s, 0,
                                        max(self.config.buffer_size, self.joint_buffer_size)))
 
-    def assemble(self, now_s: float, history: int, period_s: float) -> Aligned | Refusal:
-        """Align every stream for a tick at `now_s` (see the module docstring)."""
+    def assemble(self, now_s: float, history: int, period_s: float,
+                 reference_s: float | None = None) -> Aligned | Refusal:
+        """Align every stream for a tick at `now_s` (see the module docstring).
+
+        `reference_s` overrides the reference time (the recorder aligns to each frame of one
+        camera in turn).
+        """
         cfg = self.config
         newest: dict[str, float] = {}
         for name, buf in self.cameras.items():
@@ -224,12 +229,13 @@ class Synchronizer:
                 return Refusal(name, 'frozen', f'{buf.stats.identical_run} identical frames '
                                'or repeated stamps in a row; the camera or its driver hangs')
             newest[name] = stamp
-        reference = min(newest.values())
-        age = now_s - reference
+        slowest = min(newest, key=newest.__getitem__)
+        age = now_s - newest[slowest]
         if age > cfg.max_age_s:
-            slowest = min(newest, key=newest.__getitem__)
             return Refusal(slowest, 'stale', f'newest frame is {age * 1e3:.0f} ms old '
                            f'(limit {cfg.max_age_s * 1e3:.0f} ms)')
+        reference = newest[slowest] if reference_s is None else reference_s
+        age = now_s - reference
         joint_stamp = self.joints.newest_stamp()
         if joint_stamp is None:
             return Refusal('joint_states', 'missing', 'no joint state received yet')

@@ -87,8 +87,8 @@ def check_episode(episode: Episode, fps: float, *, rate_tolerance: float = 0.05,
     cols = episode.columns
     tick = cols['timing.tick_ns'].astype(np.int64)
     reference = cols['timing.reference_ns'].astype(np.int64)
-    report = EpisodeCheck(episode.index, episode.length, episode.task, _rate(tick), {}, {}, {},
-                          {})
+    report = EpisodeCheck(episode.index, episode.length, episode.task, _rate(reference), {}, {},
+                          {}, {})
     for name, stamps in (('tick', tick), ('reference', reference)):
         if np.any(np.diff(stamps) <= 0):
             bad = int(np.argmax(np.diff(stamps) <= 0))
@@ -102,10 +102,16 @@ def check_episode(episode: Episode, fps: float, *, rate_tolerance: float = 0.05,
         if np.any(np.diff(capture) < 0):
             report.failures.append(f'{camera}: capture stamps go backwards')
         report.camera_rate_hz[camera] = _rate(capture)
-        steps = np.diff(seq) if np.all(seq >= 0) else np.zeros(0, dtype=np.int64)
-        moving = steps[steps > 0]
-        usual = int(np.median(moving)) if len(moving) else 1
-        report.dropped[camera] = int(np.sum(np.maximum(moving - usual, 0)))
+        if np.all(seq >= 0):  # the source numbers its frames: gaps are drops
+            steps = np.diff(seq)
+            moving = steps[steps > 0]
+            usual = int(np.median(moving)) if len(moving) else 1
+            report.dropped[camera] = int(np.sum(np.maximum(moving - usual, 0)))
+        else:  # frames from a topic carry no number: gaps in the capture times instead
+            steps = np.diff(capture)
+            moving = steps[steps > 0]
+            period = float(np.median(moving)) if len(moving) else 1.0
+            report.dropped[camera] = int(np.sum(np.maximum(np.round(moving / period) - 1, 0)))
         report.repeated[camera] = int(np.sum(steps == 0))
         skew = np.abs(capture - reference) * 1e-6
         report.skew_ms[camera] = (float(np.median(skew)), float(np.percentile(skew, 99)),

@@ -2,8 +2,10 @@
 
 Rows come from cameras, joint states and commands, at a fixed rate.
 
-Every tick while an episode runs, the streams are aligned like the policy aligns them (the
-shared synchroniser): the newest time every camera has a frame is the row's reference time;
+Ticks run at twice the row rate; a row is written when the streams, aligned like the policy
+aligns them (the shared synchroniser), reach a reference time at least 0.75 row periods after
+the previous row's: the newest time every camera has a frame is the row's reference time, so
+rows follow the frames' own capture times instead of a timer's jitter;
 each camera contributes its frame nearest it (within the skew limit), the joint positions and
 the command the safety bridge sent are interpolated there, and the policy/teleop target active
 then is evaluated there. A tick whose streams cannot be aligned (a camera stale, frozen or too
@@ -86,6 +88,8 @@ class Recorder:
         self.counters: Counter[str] = Counter()
         self.last_refusal: Refusal | None = None
         self._index = {n: i for i, n in enumerate(config.joint_names)}
+        self._last_reference: float | None = None
+        self._start_s = -math.inf
 
     # -- feeds -------------------------------------------------------------------------------
 
@@ -145,12 +149,15 @@ class Recorder:
 
     # -- episodes ----------------------------------------------------------------------------
 
-    def start(self, task: str, provenance: Mapping[str, object]) -> int:
-        """Begin an episode; returns its index."""
+    def start(self, task: str, provenance: Mapping[str, object],
+              now_s: float | None = None) -> int:
+        """Begin an episode (at `now_s`: frames captured before it are not part of it)."""
         if self.episode is not None:
             raise RuntimeError(f'episode {self.episode.index} is still recording; stop or '
                                'discard it first')
         index, staging = self._begin()
+        self._last_reference = None
+        self._start_s = -math.inf if now_s is None else now_s
         self.episode = EpisodeRecording(index, task, staging, self.config.cameras,
                                         self.config.fps, self.config.video, provenance)
         self.counters['episodes_started'] += 1
@@ -184,12 +191,36 @@ class Recorder:
 
     # -- the tick ----------------------------------------------------------------------------
 
+    def _next_reference(self) -> float | None:
+        """The next reference time: a frame of the first camera not yet recorded.
+
+        The oldest one at least 0.75 row periods after the last row whose partner frames
+        have all arrived; None if there is none.
+        """
+        first, *others = self.sync.cameras.values()
+        floor = self._start_s if self._last_reference is None else \
+            self._last_reference + 0.75 / self.config.fps
+        newest_others = min((b.newest_stamp() or -math.inf for b in others), default=math.inf)
+        for sample in first.samples:
+            if sample.stamp_s >= floor:
+                # Partners are final once every other camera has a frame at least this new
+                # (or as new as the skew allows); otherwise wait for them.
+                if newest_others >= sample.stamp_s - 1e-9 or \
+                        sample.stamp_s - newest_others > self.config.sync.max_skew_s:
+                    return sample.stamp_s
+                return None
+        return None
+
     def tick(self, now_s: float) -> Refusal | None:
         """Append one row to the running episode (None: written or nothing to record)."""
         episode = self.episode
         if episode is None:
             return None
-        aligned = self.sync.assemble(now_s, 1, 1.0 / self.config.fps)
+        reference = self._next_reference()
+        if reference is None and (self._last_reference is not None
+                                  or now_s - self._start_s < self.config.sync.max_age_s):
+            return None  # no new frame to record yet (ticks run faster than the rows)
+        aligned = self.sync.assemble(now_s, 1, 1.0 / self.config.fps, reference)
         if isinstance(aligned, Refusal):
             self.counters[f'ticks_refused_{aligned.reason}'] += 1
             episode.mark(f'ticks without a row: {aligned.stream} {aligned.reason}')
@@ -217,4 +248,5 @@ class Recorder:
                        state, action, raw)
         if episode.add(row):
             self.counters['rows'] += 1
+            self._last_reference = t
         return None

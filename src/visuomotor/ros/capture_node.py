@@ -40,6 +40,7 @@ from visuomotor.ros.image_conversion import (
 )
 from visuomotor.ros.node_main import run_node
 from visuomotor.ros.parameters import declare_parameters
+from visuomotor.ros.qos import image_qos
 from visuomotor.ros.stamps import ns_to_stamp, stamp_to_ns
 
 CAPTURE_NODE_PARAMS = (
@@ -56,7 +57,7 @@ class CameraChannel:
     def __init__(self, node: CaptureNode, config: CameraConfig, frozen_repeats: int) -> None:
         self.node, self.config = node, config
         self.frame_id = f'{config.name}_optical_frame'
-        self.image_pub = node.create_publisher(Image, config.image_topic, qos_profile_sensor_data)
+        self.image_pub = node.create_publisher(Image, config.image_topic, image_qos(True))
         self.info_pub = node.create_publisher(CameraInfo, config.camera_info_topic, 10)
         self.stats: StreamBuffer[np.ndarray] = StreamBuffer(
             config.name, SyncConfig(frozen_repeats=frozen_repeats), check_content=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
@@ -41,6 +41,7 @@ from visuomotor.robots.description import load_robot
 from visuomotor.ros.image_conversion import image_to_numpy
 from visuomotor.ros.node_main import run_node
 from visuomotor.ros.parameters import declare_parameters
+from visuomotor.ros.qos import image_qos
 from visuomotor.ros.stamps import stamp_to_ns
 from visuomotor.ros.trajectory_conversion import trajectory_from_msg
 from visuomotor.safety.commands import CommandRejectedError, validate_chunk
@@ -51,12 +52,15 @@ RECORDER_NODE_PARAMS = (
     Param('robot', 'fr3', 'robot: a name in config/robots or a robot YAML path'),
     Param('fps', 10.0, 'rows per second (the dataset rate)', 1.0, 120.0),
     Param('task', 'task', 'task description of the next episode (also settable on ~/task)'),
-    Param('codec', 'av1', 'video codec: av1 (LeRobot default) or h264 (faster)',
+    Param('codec', 'h264', 'video codec: h264 (default: keeps up with 3 cameras at 30 Hz on 2 '
+          'cores, bench/recording.py) or av1 (LeRobot'"'"'s default: smaller, more CPU)',
           choices=tuple(sorted(CODECS))),
     Param('bridge', '/safety_bridge', 'namespace of the safety bridge whose commands are '
           'recorded'),
     Param('max_skew_s', 0.025, 'a frame may be this far from its row time (s)', 0.001, 1.0),
     Param('max_age_s', 0.2, 'no row when the newest frame is older than this (s)', 0.01, 5.0),
+    Param('reliable_images', True, 'subscribe to images reliably (no frame lost in transport; '
+          'needs a reliable publisher: ours are, some drivers are not: then set false)'),
     Param('calibration_record', '', 'id of the calibration verification record of this '
           'session (stored with every episode; empty: none)'),
     Param('preprocessing_spec', '', 'preprocessing spec the data is meant for (a name in '
@@ -104,7 +108,8 @@ class RecorderNode(Node):
                                       'verified calibration (stored as such)')
         for camera in cameras:
             self.create_subscription(Image, f'/{camera.name}/image_raw',
-                                     self._frame_handler(camera.name), qos_profile_sensor_data)
+                                     self._frame_handler(camera.name),
+                                     image_qos(bool(params['reliable_images']), depth=10))
         self.create_subscription(JointState, '/joint_states', self._on_joint_state, 100)
         bridge = str(params['bridge']).rstrip('/')
         self.create_subscription(JointState, f'{bridge}/limited', self._on_limited, 100)
@@ -117,7 +122,7 @@ class RecorderNode(Node):
         for name, handler in (('start', self._start), ('stop', self._stop),
                               ('discard', self._discard)):
             self.create_service(Trigger, f'~/{name}', handler)
-        self.create_timer(1.0 / config.fps, self._tick)
+        self.create_timer(0.5 / config.fps, self._tick)  # rows follow new frames (recorder.py)
         self.create_timer(1.0, self._publish_diagnostics)
         self._publish_state('idle')
         self.get_logger().info(f'recording {[c.name for c in cameras]} + {robot.name} at '
@@ -187,7 +192,7 @@ class RecorderNode(Node):
                 response.success, response.message = False, 'still committing the last episode'
                 return response
             try:
-                index = self.recorder.start(self.task, dict(self.provenance))
+                index = self.recorder.start(self.task, dict(self.provenance), self._now())
             except RuntimeError as exc:
                 response.success, response.message = False, str(exc)
                 return response

@@ -52,8 +52,9 @@ RECORDER_NODE_PARAMS = (
     Param('robot', 'fr3', 'robot: a name in config/robots or a robot YAML path'),
     Param('fps', 10.0, 'rows per second (the dataset rate)', 1.0, 120.0),
     Param('task', 'task', 'task description of the next episode (also settable on ~/task)'),
-    Param('codec', 'h264', 'video codec: h264 (default: keeps up with 3 cameras at 30 Hz on 2 '
-          'cores, bench/recording.py) or av1 (LeRobot'"'"'s default: smaller, more CPU)',
+    Param('codec', 'h264', 'video codec: h264 (the default: records 2 cameras at 30 Hz on 2 '
+          "cores without a drop, bench/recording.py) or av1 (LeRobot's default: smaller files, "
+          'about twice the CPU)',
           choices=tuple(sorted(CODECS))),
     Param('bridge', '/safety_bridge', 'namespace of the safety bridge whose commands are '
           'recorded'),

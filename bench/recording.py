@@ -215,7 +215,8 @@ def render(results: dict[str, Any]) -> str:
              'LeRobot v3 episode, separate processes.', '',
              '| cameras | s | codec | rows / expected | frames dropped | rows reusing a frame | '
              'CPU capture / recorder / machine (cores) | disk MB/s | commit s | '
-             'capture->publish ms | skew p99 ms |', '|---|---|---|---|---|---|---|---|---|---|---|']
+             'capture->publish ms | skew p99 ms |',
+             '|---|---|---|---|---|---|---|---|---|---|---|']
     for r in results['runs']:
         dropped = sum(r['frames_dropped'].values())
         repeated = sum(r['rows_reusing_a_frame'].values())

@@ -95,12 +95,15 @@ class EpisodeRecording:
 
     def add(self, row: FrameRow) -> bool:
         """Append one synchronised row; False (and a mark) if a frame could not be queued."""
+        behind = [name for name, encoder in self.encoders.items() if not encoder.has_room()]
+        if behind:
+            # Queueing on some cameras only would desynchronise them from the table: the whole
+            # row is skipped instead, and the episode says so.
+            self.mark(f'{behind[0]}: the video encoder fell behind; rows skipped')
+            return False
         for name, encoder in self.encoders.items():
             if not encoder.add(np.ascontiguousarray(row.images[name])):
-                # Dropping a video frame would desynchronise the camera from the table: the
-                # whole row is skipped instead, and the episode says so.
-                self.mark(f'{name}: the video encoder fell behind; rows skipped')
-                return False
+                raise RuntimeError(f'{name}: the video encoder failed: {encoder.error}')
         self.rows.append(row)
         return True
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import shutil
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -256,7 +257,9 @@ class LeRobotWriter:
             'meta/tasks.parquet': _tasks_parquet(tasks),
             EPISODES_FILE: _parquet_bytes(_episodes_table(episodes)),
         }
-        return self.store.commit(new_files, metadata)
+        snapshot = self.store.commit(new_files, metadata)
+        shutil.rmtree(staging, ignore_errors=True)  # its files now live in the snapshot
+        return snapshot
 
     def _empty_info(self) -> dict[str, Any]:
         f = self.features

@@ -62,7 +62,10 @@ class DatasetReader:
             raise DatasetError(f'{info_file}: codebase_version '
                                f'{self.info.get("codebase_version")!r}, this reader reads '
                                f'{CODEBASE_VERSION}')
-        self.root = root
+        # Files are read through the dataset link, not the snapshot it pointed at when opened:
+        # a commit meanwhile replaces the snapshot, and every earlier episode's files are in
+        # the new one too (so a check or a training job can read while recording goes on).
+        self.root = self.path
         self.fps = float(self.info['fps'])
         self.features: dict[str, Any] = self.info['features']
         self.cameras = [k.removeprefix('observation.images.') for k, v in self.features.items()

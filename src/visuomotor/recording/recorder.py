@@ -89,6 +89,7 @@ class Recorder:
         self.last_refusal: Refusal | None = None
         self._index = {n: i for i, n in enumerate(config.joint_names)}
         self._last_reference: float | None = None
+        self._skip_before = -math.inf
         self._start_s = -math.inf
 
     # -- feeds -------------------------------------------------------------------------------
@@ -149,15 +150,15 @@ class Recorder:
 
     # -- episodes ----------------------------------------------------------------------------
 
-    def start(self, task: str, provenance: Mapping[str, object],
-              now_s: float | None = None) -> int:
-        """Begin an episode (at `now_s`: frames captured before it are not part of it)."""
+    def start(self, task: str, provenance: Mapping[str, object], now_s: float) -> int:
+        """Begin an episode at `now_s` (frames captured before it are not part of it)."""
         if self.episode is not None:
             raise RuntimeError(f'episode {self.episode.index} is still recording; stop or '
                                'discard it first')
         index, staging = self._begin()
         self._last_reference = None
-        self._start_s = -math.inf if now_s is None else now_s
+        self._skip_before = -math.inf
+        self._start_s = now_s
         self.episode = EpisodeRecording(index, task, staging, self.config.cameras,
                                         self.config.fps, self.config.video, provenance)
         self.counters['episodes_started'] += 1
@@ -191,6 +192,12 @@ class Recorder:
 
     # -- the tick ----------------------------------------------------------------------------
 
+    def _partners_passed(self, reference: float) -> bool:
+        """Every other camera already has frames beyond the skew limit after `reference`."""
+        others = [b.newest_stamp() for b in list(self.sync.cameras.values())[1:]]
+        return all(s is not None and s > reference + self.config.sync.max_skew_s
+                   for s in others)
+
     def _next_reference(self) -> float | None:
         """The next reference time: a frame of the first camera not yet recorded.
 
@@ -200,6 +207,7 @@ class Recorder:
         first, *others = self.sync.cameras.values()
         floor = self._start_s if self._last_reference is None else \
             self._last_reference + 0.75 / self.config.fps
+        floor = max(floor, math.nextafter(self._skip_before, math.inf))
         newest_others = min((b.newest_stamp() or -math.inf for b in others), default=math.inf)
         for sample in first.samples:
             if sample.stamp_s >= floor:
@@ -216,11 +224,22 @@ class Recorder:
         episode = self.episode
         if episode is None:
             return None
-        reference = self._next_reference()
-        if reference is None and (self._last_reference is not None
-                                  or now_s - self._start_s < self.config.sync.max_age_s):
-            return None  # no new frame to record yet (ticks run faster than the rows)
-        aligned = self.sync.assemble(now_s, 1, 1.0 / self.config.fps, reference)
+        while True:
+            reference = self._next_reference()
+            if reference is None and (self._last_reference is not None
+                                      or now_s - self._start_s < self.config.sync.max_age_s):
+                return None  # no new frame to record yet (ticks run faster than the rows)
+            aligned = self.sync.assemble(now_s, 1, 1.0 / self.config.fps, reference)
+            if isinstance(aligned, Refusal) and reference is not None and \
+                    aligned.reason == 'skew' and self._partners_passed(reference):
+                # Its partners will never come: skip this frame (counted) and try the next
+                # one, rather than retry it forever.
+                self._skip_before = reference
+                self.counters['frames_without_partner'] += 1
+                episode.mark('frames of the first camera without partners within the skew '
+                             'limit (skipped)')
+                continue
+            break
         if isinstance(aligned, Refusal):
             self.counters[f'ticks_refused_{aligned.reason}'] += 1
             episode.mark(f'ticks without a row: {aligned.stream} {aligned.reason}')

@@ -69,6 +69,10 @@ class VideoEncoder:
                                         daemon=True)
         self._thread.start()
 
+    def has_room(self) -> bool:
+        """Whether `add` would queue a frame now (this thread is the only producer)."""
+        return self.error is None and not self._queue.full()
+
     def add(self, image: npt.NDArray[np.uint8]) -> bool:
         """Queue one rgb8 frame of the encoder's size; False if the encoder is behind/failed."""
         if self.error is not None:

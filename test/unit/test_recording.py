@@ -956,3 +956,65 @@ def test_reader_refuses_what_is_not_a_dataset(tmp_path: Path) -> None:
     record(rig, writer, 'pick', 2)
     with pytest.raises(DatasetError, match='no episode 1'):
         DatasetReader(writer.path).episode(1)
+
+
+# -- the dataset check and the HDF5 export ---------------------------------------------------
+
+def test_dataset_check_passes_a_healthy_dataset_and_renders_a_contact_sheet(
+        recorded: Recorded, tmp_path: Path) -> None:
+    from visuomotor.cli import main
+    sheet = tmp_path / 'sheet.png'
+    assert main(['dataset', 'check', str(recorded.path), '--sheet', str(sheet)]) == 0
+    assert sheet.stat().st_size > 1000
+    from visuomotor.recording.check import check_dataset
+    report = check_dataset(recorded.path)
+    assert report.ok and len(report.episodes) == 3
+    for episode, data in zip(report.episodes, recorded.data, strict=True):
+        assert episode.length == data.length
+        assert episode.row_rate_hz == pytest.approx(FPS, rel=0.01)
+        assert all(d == 0 for d in episode.dropped.values())
+
+
+def test_dataset_check_finds_drops_and_a_slow_loop(tmp_path: Path) -> None:
+    from visuomotor.recording.check import check_episode
+    from visuomotor.recording.reader import Episode
+    n = 20
+    reference = (1_000_000_000 + np.arange(n) * 1e9 / 7.0).astype(np.int64)  # 7 Hz, claims 10
+    seq = np.arange(n) * 3
+    seq[10:] += 6  # a 30 Hz camera at 10 rows/s: one step of 9 instead of 3 (6 frames lost)
+    columns = {'timing.tick_ns': reference + 1000, 'timing.reference_ns': reference,
+               'timing.capture_ns.scene': reference, 'timing.seq.scene': seq,
+               'frame_index': np.arange(n)}
+    report = check_episode(Episode(0, 't', columns, {'scene': tmp_path / 'none.mp4'}, [], {}),
+                           FPS, decode=False)
+    assert report.dropped['scene'] == 6  # camera frames beyond the usual step
+    assert any('7.00 Hz' in f and 'claims 10 Hz' in f for f in report.failures)
+
+
+def test_hdf5_export_holds_every_episode_in_the_robomimic_layout(
+        recorded: Recorded, tmp_path: Path) -> None:
+    import h5py
+
+    from visuomotor.cli import main
+    out = tmp_path / 'export.hdf5'
+    assert main(['dataset', 'export-hdf5', str(recorded.path), str(out)]) == 0
+    reader = DatasetReader(recorded.path)
+    with h5py.File(out) as f:
+        assert [n.decode() for n in f['mask/train'][:]] == ['demo_0', 'demo_1', 'demo_2']
+        assert f['data'].attrs['total'] == sum(recorded.lengths)
+        env = json.loads(f['data'].attrs['env_args'])
+        assert env['fps'] == FPS and env['tasks'] == reader.tasks
+        for index in range(3):
+            episode = reader.episode(index)
+            demo = f[f'data/demo_{index}']
+            assert demo.attrs['num_samples'] == episode.length
+            assert demo.attrs['task'] == episode.task
+            np.testing.assert_array_equal(demo['actions'][:], episode.columns['action'])
+            np.testing.assert_array_equal(demo['obs/joint_positions'][:],
+                                          episode.columns['observation.state'])
+            for camera in NAMES:
+                frames = demo[f'obs/{camera}_image'][:]
+                assert frames.shape[0] == episode.length
+                np.testing.assert_array_equal(frames, np.stack(episode.frames(camera)))
+            assert demo['dones'][-1] == 1 and demo['dones'][:-1].sum() == 0
+    assert not out.with_name(out.name + '.partial').exists()

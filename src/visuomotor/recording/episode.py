@@ -8,6 +8,7 @@ the dataset is next opened (the in-progress episode is cleanly absent).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -104,7 +105,9 @@ class EpisodeRecording:
         for name, encoder in self.encoders.items():
             if not encoder.add(np.ascontiguousarray(row.images[name])):
                 raise RuntimeError(f'{name}: the video encoder failed: {encoder.error}')
-        self.rows.append(row)
+        # The frames now belong to the encoders: keep the row without them (a 5-minute episode
+        # of two 640x480 cameras would otherwise hold 17 GB of frames).
+        self.rows.append(dataclasses.replace(row, images={}))
         return True
 
     def finish(self) -> EpisodeData:

@@ -42,7 +42,7 @@ STATUS = (
     ('x', 'MuJoCo twin of the FR3/UR5e with wrist and scene cameras, task and scripted expert'),
     ('x', 'safety-limited controller bridge (limiter, watchdogs, latching faults)'),
     ('x', 'policy runtime (TensorRT / ONNX Runtime / PyTorch) with action chunking'),
-    (' ', 'synchronized capture and crash-safe recording'),
+    ('x', 'synchronized capture and crash-safe recording'),
     (' ', 'train, export and deploy the bundled demo policy'),
     (' ', 'calibration and the pre-session verification gate'),
     (' ', 'Quest VR teleoperation'),

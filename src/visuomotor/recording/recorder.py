@@ -89,6 +89,7 @@ class Recorder:
         self.last_refusal: Refusal | None = None
         self._index = {n: i for i, n in enumerate(config.joint_names)}
         self._last_reference: float | None = None
+        self._last_frame: dict[str, float] = {}
         self._skip_before = -math.inf
         self._start_s = -math.inf
 
@@ -157,6 +158,7 @@ class Recorder:
                                'discard it first')
         index, staging = self._begin()
         self._last_reference = None
+        self._last_frame = {}
         self._skip_before = -math.inf
         self._start_s = now_s
         self.episode = EpisodeRecording(index, task, staging, self.config.cameras,
@@ -191,6 +193,23 @@ class Recorder:
         return episode
 
     # -- the tick ----------------------------------------------------------------------------
+
+    def _newer_partner(self, camera: str, chosen: Sample[Any], reference: float) -> Sample[Any]:
+        """Never reuse a partner frame while a newer one is also within the skew limit.
+
+        A camera about half a period out of phase has two frames nearly equally close to each
+        reference; picking by distance alone flips between them (a frame recorded twice, the
+        next one never). Preferring the oldest frame newer than the previous row's keeps
+        every frame, once.
+        """
+        last = self._last_frame.get(camera)
+        if last is None or chosen.stamp_s > last:
+            return chosen
+        for sample in self.sync.cameras[camera].samples:
+            if sample.stamp_s > last and \
+                    abs(sample.stamp_s - reference) <= self.config.sync.max_skew_s:
+                return sample
+        return chosen
 
     def _partners_passed(self, reference: float) -> bool:
         """Every other camera already has frames beyond the skew limit after `reference`."""
@@ -260,7 +279,8 @@ class Recorder:
             command = self.gripper_sent.nearest(t)
             if command is not None and command.stamp_s <= t + 1.0 / self.config.fps:
                 action[dim] = raw[dim] = float(command.value[0])
-        frames = {name: samples[0] for name, samples in aligned.frames.items()}
+        frames = {name: self._newer_partner(name, samples[0], t)
+                  for name, samples in aligned.frames.items()}
         row = FrameRow(now_s, t, {n: s.value for n, s in frames.items()},
                        {n: s.stamp_s for n, s in frames.items()},
                        {n: -1 if s.seq is None else s.seq for n, s in frames.items()},
@@ -268,4 +288,5 @@ class Recorder:
         if episode.add(row):
             self.counters['rows'] += 1
             self._last_reference = t
+            self._last_frame = {n: s.stamp_s for n, s in frames.items()}
         return None

@@ -57,7 +57,8 @@ class CameraChannel:
     def __init__(self, node: CaptureNode, config: CameraConfig, frozen_repeats: int) -> None:
         self.node, self.config = node, config
         self.frame_id = f'{config.name}_optical_frame'
-        self.image_pub = node.create_publisher(Image, config.image_topic, image_qos(True))
+        self.image_pub = node.create_publisher(Image, config.image_topic,
+                                               image_qos(True, depth=30))
         self.info_pub = node.create_publisher(CameraInfo, config.camera_info_topic, 10)
         self.stats: StreamBuffer[np.ndarray] = StreamBuffer(
             config.name, SyncConfig(frozen_repeats=frozen_repeats), check_content=True)

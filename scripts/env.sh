@@ -18,4 +18,6 @@ fi
 export VIRTUAL_ENV="$root/.venv"
 export PATH="$root/.venv/bin:$PATH"
 export MUJOCO_GL=${MUJOCO_GL:-egl}
+# Fast DDS with a shared-memory segment that holds camera frames (config/dds/*.xml explains).
+export FASTDDS_DEFAULT_PROFILES_FILE=${FASTDDS_DEFAULT_PROFILES_FILE:-$root/config/dds/fastdds_large_images.xml}
 exec "$@"

@@ -52,6 +52,13 @@ def _check(path: Path) -> None:
     elif relative.parts[:2] == ('config', 'cameras') and path.suffix == '.yaml':
         rig = load_rig(path)
         assert rig.name == path.stem, 'a rig file is named after its rig'
+    elif relative.parts[:2] == ('config', 'dds') and path.suffix == '.xml':
+        # A Fast DDS profile: well-formed, and its shared-memory segment holds a 6 MB frame.
+        import xml.etree.ElementTree as ET
+        ns = {'p': 'http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles'}
+        sizes = [int(e.text or 0) for e in ET.parse(path).getroot().iterfind(
+            './/p:transport_descriptor/p:segment_size', ns)]
+        assert sizes and max(sizes) >= 6 * 1024 * 1024
     elif relative.parts[0] == 'calibration' and path.suffix == '.yaml':
         load_camera_info(path)
     elif relative.parts[0] == 'models' and path.name == 'policy.onnx':

@@ -197,15 +197,15 @@ class Recorder:
     def _newer_partner(self, camera: str, chosen: Sample[Any], reference: float) -> Sample[Any]:
         """Never reuse a partner frame while a newer one is also within the skew limit.
 
-        A camera about half a period out of phase has two frames nearly equally close to each
-        reference; picking by distance alone flips between them (a frame recorded twice, the
-        next one never). Preferring the oldest frame newer than the previous row's keeps
-        every frame, once.
+        A camera out of phase has two frames nearly equally close to each reference; picking
+        by distance alone flips between them (a frame recorded twice, or one skipped). Taking
+        the oldest frame newer than the previous row's, within the skew limit, keeps every
+        frame, once.
         """
         last = self._last_frame.get(camera)
-        if last is None or chosen.stamp_s > last:
+        if last is None:
             return chosen
-        for sample in self.sync.cameras[camera].samples:
+        for sample in self.sync.cameras[camera].samples:  # oldest first
             if sample.stamp_s > last and \
                     abs(sample.stamp_s - reference) <= self.config.sync.max_skew_s:
                 return sample

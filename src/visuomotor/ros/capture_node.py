@@ -58,7 +58,7 @@ class CameraChannel:
         self.node, self.config = node, config
         self.frame_id = f'{config.name}_optical_frame'
         self.image_pub = node.create_publisher(Image, config.image_topic,
-                                               image_qos(True, depth=30))
+                                               image_qos(True, depth=5))
         self.info_pub = node.create_publisher(CameraInfo, config.camera_info_topic, 10)
         self.stats: StreamBuffer[np.ndarray] = StreamBuffer(
             config.name, SyncConfig(frozen_repeats=frozen_repeats), check_content=True)

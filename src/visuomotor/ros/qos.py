@@ -6,8 +6,6 @@ a socket buffer fills (measured: about a third of the frames of two 30 Hz camera
 recording.py). So our publishers are reliable, which serves reliable and best-effort
 subscribers alike; the recorder subscribes reliably (a dataset must not lose frames), the
 policy best-effort (only the newest frame matters, and any driver's QoS is accepted).
-Capture and recorder keep a second of frames (depth 30 at 30 Hz): a reliable keep-last
-history overwrites what a briefly stalled reader has not taken yet.
 """
 
 from __future__ import annotations

@@ -110,7 +110,7 @@ class RecorderNode(Node):
         for camera in cameras:
             self.create_subscription(Image, f'/{camera.name}/image_raw',
                                      self._frame_handler(camera.name),
-                                     image_qos(bool(params['reliable_images']), depth=30))
+                                     image_qos(bool(params['reliable_images']), depth=10))
         self.create_subscription(JointState, '/joint_states', self._on_joint_state, 100)
         bridge = str(params['bridge']).rstrip('/')
         self.create_subscription(JointState, f'{bridge}/limited', self._on_limited, 100)

@@ -250,6 +250,10 @@ class Recorder:
                 return None  # no new frame to record yet (ticks run faster than the rows)
             aligned = self.sync.assemble(now_s, 1, 1.0 / self.config.fps, reference)
             if isinstance(aligned, Refusal) and reference is not None and \
+                    aligned.reason == 'skew' and not self._partners_passed(reference) and \
+                    now_s - reference < self.config.sync.max_age_s:
+                return None  # its partners are still on their way: wait, no refusal
+            if isinstance(aligned, Refusal) and reference is not None and \
                     aligned.reason == 'skew' and self._partners_passed(reference):
                 # Its partners will never come: skip this frame (counted) and try the next
                 # one, rather than retry it forever.

@@ -147,10 +147,10 @@ def contact_sheet(reader: DatasetReader, out: Path, max_episodes: int = 8,
     for index in range(min(len(reader), max_episodes)):
         episode = reader.episode(index)
         tiles = []
+        picks = (0, episode.length // 2, episode.length - 1)
         for camera in reader.cameras:
-            frames = episode.frames(camera)
-            for k in (0, len(frames) // 2, len(frames) - 1):
-                frame = frames[k]
+            shown = {k: f for k, f in enumerate(episode.iter_frames(camera)) if k in picks}
+            for k, frame in sorted(shown.items()):
                 h = int(round(frame.shape[0] * thumb / frame.shape[1]))
                 tile = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), (thumb, h),
                                   interpolation=cv2.INTER_AREA)

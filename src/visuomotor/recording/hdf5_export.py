@@ -42,9 +42,12 @@ def export_hdf5(dataset: str | Path, out: str | Path) -> Path:
             demo = data.create_group(name)
             obs = demo.create_group('obs')
             for camera in reader.cameras:
-                frames = np.stack(episode.frames(camera))
-                obs.create_dataset(f'{camera}_image', data=frames, compression='gzip',
-                                   compression_opts=4, chunks=(1, *frames.shape[1:]))
+                shape = tuple(reader.features[f'observation.images.{camera}']['shape'])
+                images = obs.create_dataset(f'{camera}_image', (episode.length, *shape),
+                                            dtype=np.uint8, compression='gzip',
+                                            compression_opts=4, chunks=(1, *shape))
+                for k, frame in enumerate(episode.iter_frames(camera)):  # frame by frame
+                    images[k] = frame
                 obs.create_dataset(f'capture_time_ns/{camera}',
                                    data=episode.columns[f'timing.capture_ns.{camera}'])
             cols = episode.columns

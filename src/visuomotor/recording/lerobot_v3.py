@@ -40,7 +40,7 @@ import numpy.typing as npt
 
 from visuomotor.recording.episode import CameraFormat, EpisodeData
 from visuomotor.recording.snapshots import SnapshotStore
-from visuomotor.recording.video import VideoSettings, read_video
+from visuomotor.recording.video import VideoSettings, iter_video
 
 CODEBASE_VERSION = 'v3.0'
 CHUNK_SIZE = 1000
@@ -117,18 +117,20 @@ def _numeric_stats(values: npt.NDArray[np.float64]) -> dict[str, list[Any]]:
             for k, vals in out.items()}
 
 
-def _image_stats(video: Path, max_samples: int = 100) -> dict[str, list[Any]]:
-    """Per-channel statistics of a video, (3, 1, 1) in [0, 1], from up to 100 frames."""
-    frames = read_video(video)
-    if not frames:
+def _image_stats(video: Path, length: int, max_samples: int = 100) -> dict[str, list[Any]]:
+    """Per-channel statistics of a video of `length` frames, (3, 1, 1) in [0, 1].
+
+    From about 100 of its frames, decoded one at a time and downsampled 4x.
+    """
+    step = max(1, length // max_samples)
+    kept = [frame[::4, ::4] for k, frame in enumerate(iter_video(video)) if k % step == 0]
+    if not kept:
         return {k: [[[0.0]]] * 3 if k != 'count' else [0] for k in STATS}
-    step = max(1, len(frames) // max_samples)
-    sample = np.stack([f[::4, ::4] for f in frames[::step]]).astype(np.float64) / 255.0
-    pixels = sample.reshape(-1, 3)
+    pixels = np.stack(kept).astype(np.float64).reshape(-1, 3) / 255.0
     stats = _numeric_stats(pixels)
     out: dict[str, list[Any]] = {k: [[[v]] for v in vals] for k, vals in stats.items()
                                  if k != 'count'}
-    out['count'] = [len(frames[::step])]
+    out['count'] = [len(kept)]
     return out
 
 
@@ -236,7 +238,7 @@ class LeRobotWriter:
             row.update({f'videos/{key}/chunk_index': chunk, f'videos/{key}/file_index': file,
                         f'videos/{key}/from_timestamp': 0.0,
                         f'videos/{key}/to_timestamp': duration})
-            ep_stats[key] = _image_stats(episode.videos[camera.name])
+            ep_stats[key] = _image_stats(episode.videos[camera.name], episode.length)
         for feature, feature_stats in ep_stats.items():
             for stat, value in feature_stats.items():
                 row[f'stats/{feature}/{stat}'] = value

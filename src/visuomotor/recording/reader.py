@@ -8,6 +8,7 @@ at `from_timestamp + frame_index / fps` of its mp4).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import numpy.typing as npt
 
 from visuomotor.errors import VisuomotorError
 from visuomotor.recording.lerobot_v3 import CODEBASE_VERSION, EPISODES_FILE, image_key
-from visuomotor.recording.video import read_video
+from visuomotor.recording.video import iter_video, read_video
 
 
 class DatasetError(VisuomotorError, ValueError):
@@ -41,8 +42,12 @@ class Episode:
         return len(self.columns['frame_index'])
 
     def frames(self, camera: str) -> list[npt.NDArray[np.uint8]]:
-        """Every frame of a camera, decoded (rgb8)."""
+        """Every frame of a camera, decoded (rgb8; for long episodes prefer iter_frames)."""
         return read_video(self.videos[camera])
+
+    def iter_frames(self, camera: str) -> Iterator[npt.NDArray[np.uint8]]:
+        """The frames of a camera, decoded one at a time (rgb8)."""
+        return iter_video(self.videos[camera])
 
 
 class DatasetReader:

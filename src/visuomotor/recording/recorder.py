@@ -87,7 +87,6 @@ class Recorder:
         self.episode: EpisodeRecording | None = None
         self.counters: Counter[str] = Counter()
         self.last_refusal: Refusal | None = None
-        self._index = {n: i for i, n in enumerate(config.joint_names)}
         self._last_reference: float | None = None
         self._last_frame: dict[str, float] = {}
         self._skip_before = -math.inf

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -114,9 +115,17 @@ class VideoEncoder:
         return self.frames
 
 
-def read_video(path: Path) -> list[npt.NDArray[np.uint8]]:
-    """Every frame of a video as rgb8 arrays (tests, the dataset check)."""
+def iter_video(path: Path) -> Iterator[npt.NDArray[np.uint8]]:
+    """The frames of a video as rgb8 arrays, one at a time.
+
+    A long episode never sits in memory whole.
+    """
     import av
     with av.open(str(path)) as container:
-        return [np.asarray(frame.to_ndarray(format='rgb24'), dtype=np.uint8)
-                for frame in container.decode(video=0)]
+        for frame in container.decode(video=0):
+            yield np.asarray(frame.to_ndarray(format='rgb24'), dtype=np.uint8)
+
+
+def read_video(path: Path) -> list[npt.NDArray[np.uint8]]:
+    """Every frame of a video as rgb8 arrays (short videos: tests, inspection)."""
+    return list(iter_video(path))

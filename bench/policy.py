@@ -38,7 +38,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from policy_models import ACTION_DIM, CAMERAS, CHUNK, HISTORY, JOINTS, architecture_kwargs  # noqa: E402
 
-from visuomotor.policy.backends import BackendOptions, check_golden  # noqa: E402
+from visuomotor.policy.backends import check_golden  # noqa: E402
 from visuomotor.policy.backends.onnxruntime_backend import OnnxRuntimeBackend  # noqa: E402
 from visuomotor.policy.backends.torch_backend import TorchBackend  # noqa: E402
 from visuomotor.policy.chunking import ChunkScheduler, SchedulerConfig  # noqa: E402
@@ -184,8 +184,7 @@ def main() -> None:
     results: dict[str, Any] = {
         'date': datetime.date.today().isoformat(), 'machine': platform.platform(),
         'cpus': os.cpu_count(), 'threads': args.threads, 'torch': torch.__version__,
-        'views': len(CAMERAS), 'history': HISTORY, 'chunk': CHUNK, 'runs': args.runs,
-        'backend_options': BackendOptions().__class__.__name__}
+        'views': len(CAMERAS), 'history': HISTORY, 'chunk': CHUNK, 'runs': args.runs}
     with tempfile.TemporaryDirectory() as tmp:
         for size in (96, 224):
             results[f'{size}x{size}'] = runtime_stages(size, args.runs, args.threads, Path(tmp))

@@ -148,7 +148,6 @@ def measure(size: int, runs: int, device: str) -> dict[str, Any]:
 
 def _export(size: int, directory: Path) -> Any:
     """The same bundle bench/policy.py builds (needs the full visuomotor install)."""
-    sys.path.insert(0, str(HERE))
     import policy as cpu_bench  # bench/policy.py
 
     from visuomotor.training.export import export_bundle

@@ -9,13 +9,13 @@ thread, so a slow consumer never slows the device: it only sees gaps in `seq`.
 
 from __future__ import annotations
 
+import abc
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
 import numpy.typing as npt
 
 from visuomotor.errors import VisuomotorError
@@ -66,7 +66,7 @@ class Camera(Protocol):
         """Stop capturing and release the device."""
 
 
-class ThreadedCamera:
+class ThreadedCamera(abc.ABC):
     """Common machinery: a grab thread keeps the newest frame; `read` waits for a new one.
 
     Subclasses implement `_open`, `_grab` (blocking until the device has a frame; returns the
@@ -89,14 +89,17 @@ class ThreadedCamera:
 
     # -- subclass hooks ---------------------------------------------------------------------
 
+    @abc.abstractmethod
     def _open(self) -> None:
-        raise NotImplementedError
+        """Open the device (called by `start`)."""
 
+    @abc.abstractmethod
     def _grab(self) -> tuple[npt.NDArray[Any], float | None]:
-        raise NotImplementedError
+        """Block until the device has a frame; the image and its capture time (or None)."""
 
+    @abc.abstractmethod
     def _close(self) -> None:
-        raise NotImplementedError
+        """Release the device (called by `stop`)."""
 
     # -- the interface ----------------------------------------------------------------------
 
@@ -161,7 +164,3 @@ def pace(period_s: float, last: float) -> float:
         target = time.monotonic()  # behind: re-anchor instead of bursting
     return target
 
-
-def as_uint8_rgb(image: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
-    """A contiguous uint8 copy (frames handed out must not alias device buffers)."""
-    return np.ascontiguousarray(image, dtype=np.uint8)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import time
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,9 @@ class _LoopedFrames(ThreadedCamera):
         self._index = 0
         self._last = 0.0
 
+    @abc.abstractmethod
     def _prepare(self) -> list[npt.NDArray[np.uint8]]:
-        raise NotImplementedError
+        """The frames to loop over (called at open)."""
 
     def _open(self) -> None:
         self._frames = self._prepare()

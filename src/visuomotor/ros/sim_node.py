@@ -36,6 +36,7 @@ from visuomotor.ros.node_main import pose_to_msg, run_node
 from visuomotor.ros.parameters import declare_parameters
 from visuomotor.ros.stamps import ns_to_stamp
 from visuomotor.ros.trajectory_conversion import trajectory_from_msg
+from visuomotor.sim.camera_noise import CameraNoise
 from visuomotor.sim.config import load_scene
 from visuomotor.sim.joint_trajectory import CommandError
 from visuomotor.sim.node_schema import SIM_NODE_PARAMS
@@ -75,8 +76,7 @@ class SimNode(Node):
         self.seed = int(params['seed'])
         self.real_time_factor = float(params['real_time_factor'])
         self.world_frame = str(params['world_frame'])
-        self.camera_noise_std = float(params['camera_noise_std'])
-        self._noise_rng = np.random.default_rng(self.seed)
+        self.camera_noise = CameraNoise(float(params['camera_noise_std']), self.seed)
         self.task.apply(self.twin, self.task.sample(self.seed))
         self.stepper = Stepper(self.twin, float(params['tick_s']),
                                float(params['joint_state_rate_hz']))
@@ -191,9 +191,7 @@ class SimNode(Node):
             self.target_pub.publish(_pose_msg(target, now, self.world_frame))
         for name, (capture_s, image) in output.images.items():
             capture = _stamp(capture_s)
-            if self.camera_noise_std > 0.0:
-                noise = self._noise_rng.normal(0.0, self.camera_noise_std, image.shape)
-                image = np.clip(image + noise, 0, 255).astype(np.uint8)
+            image = self.camera_noise(image)
             frame_id = f'{name}_optical_frame'
             out = self._image_msgs.get(name)
             self._image_msgs[name] = numpy_to_image(image, 'rgb8', stamp=capture,

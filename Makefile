@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 RUN := scripts/env.sh
 
-.PHONY: help setup demo test lint typecheck bench soak constraints clean
+.PHONY: help setup demo test lint typecheck bench soak constraints clean train-demo
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -13,6 +13,10 @@ setup: ## build the environment: Debian render libs, .venv with ROS 2 + deps, co
 
 demo: setup ## run the demo on the sim twin / synthetic camera (writes demo_output/)
 	@$(RUN) visuomotor demo --out demo_output
+
+train-demo: setup ## re-record the demonstrations, retrain and evaluate models/pick_place_fr3 (~25 min on 2 cores)
+	@rm -rf build/train_demo/demo_dataset build/train_demo/.demo_dataset.store
+	@$(RUN) visuomotor train-demo --work build/train_demo --models models
 
 test: setup ## ruff, mypy, and the test tiers (unit, ros, package)
 	@$(RUN) scripts/test.sh

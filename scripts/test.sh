@@ -2,6 +2,7 @@
 # `make test`: lint, type-check, then the test tiers, each in its own pytest process.
 #   test/unit     pure core (no ROS)
 #   test/ros      message conversion and nodes in-process with real rclpy over DDS
+#   test/system   the whole deploy graph as processes (runner) on the twin, with faults
 #   test/package  the colcon package: `colcon list`, install layout, ws/src checkout build
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ step "ruff"
 ruff check src test bench scripts setup.py
 step "mypy (strict on the core)"
 mypy
-for tier in unit ros package; do
+for tier in unit ros system package; do
   step "pytest test/$tier"
   python -m pytest -q "test/$tier"
 done

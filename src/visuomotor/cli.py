@@ -6,6 +6,10 @@ visuomotor preprocess --spec FILE IMAGE     show what a model with that spec see
 visuomotor dataset check PATH [--sheet PNG] check a recorded dataset (stamps, rates, drops,
                                             skew) and render a contact sheet
 visuomotor dataset export-hdf5 PATH OUT     export it to a robomimic-style HDF5 file
+visuomotor train DATASET OUT [--head ...]   behaviour cloning on a recorded dataset -> bundle
+visuomotor train-demo                       record, train and evaluate the bundled demo policy
+visuomotor evaluate BUNDLE [--seeds N]      roll a bundle out on the twin in-process
+visuomotor launch deploy|record ARG:=VALUE  run a node graph without the launch package
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from visuomotor.errors import VisuomotorError
 def _demo(args: argparse.Namespace) -> int:
     from visuomotor.ros.demo import run_demo  # imports rclpy: only for this command
 
-    run_demo(Path(args.out), print)
+    run_demo(Path(args.out), print, episodes=args.episodes)
     return 0
 
 
@@ -77,6 +81,55 @@ def _dataset_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from visuomotor.training.config import TrainConfig
+    from visuomotor.training.train import train
+
+    config = TrainConfig(head=args.head, encoder=args.encoder, history=args.history,
+                         chunk_length=args.chunk_length, crop=args.crop, steps=args.steps,
+                         batch_size=args.batch_size, learning_rate=args.learning_rate,
+                         loss=args.loss, seed=args.seed, threads=args.threads,
+                         device=args.device)
+    result = train(args.dataset, args.out, config, name=args.name)
+    print(f'wrote {result.bundle.directory}')
+    print(result.bundle.spec.describe())
+    return 0
+
+
+def _train_demo(args: argparse.Namespace) -> int:
+    from visuomotor.paths import share_dir
+    from visuomotor.training.demo_policy import train_demo
+
+    models = Path(args.models) if args.models else share_dir() / 'models'
+    train_demo(Path(args.work), models)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from visuomotor.policy.bundle import load_bundle
+    from visuomotor.training.demo_policy import EVAL_SEEDS, evaluate
+
+    seeds = range(args.first_seed, args.first_seed + args.seeds) if args.first_seed else \
+        EVAL_SEEDS[:args.seeds]
+    result = evaluate(load_bundle(args.bundle), seeds, progress=lambda r: print(
+        f'seed {r.seed}: {"success" if r.success else "failure"} at {r.duration_s:.1f} s'))
+    print(f'success {sum(r.success for r in result.results)}/{len(result.results)} '
+          f'({result.success_rate:.0%}), backend {result.backend}, {result.wall_s:.0f} s')
+    return 0
+
+
+def _launch(args: argparse.Namespace) -> int:
+    from visuomotor.ros.graph import GRAPHS
+    from visuomotor.ros.runner import parse_launch_arguments, run_graph
+
+    build, _ = GRAPHS[args.graph]
+    try:
+        values = parse_launch_arguments(args.arguments)
+    except ValueError as exc:
+        raise VisuomotorError(f'launch arguments: {exc}') from None
+    return run_graph(build(values), Path(args.log_dir))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `visuomotor` command."""
     parser = argparse.ArgumentParser(prog='visuomotor', description=__doc__,
@@ -84,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest='command', required=True)
     demo = commands.add_parser('demo', help='run the demo on this machine')
     demo.add_argument('--out', default='demo_output', help='output directory for images')
+    demo.add_argument('--episodes', type=int, default=20,
+                      help='seeded episodes of the deployed policy (stage 5)')
     demo.set_defaults(run=_demo)
     spec = commands.add_parser('spec', help='check and describe a preprocessing spec JSON')
     spec.add_argument('file')
@@ -107,7 +162,46 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument('path')
     export.add_argument('out')
     export.set_defaults(run=_dataset_export)
+    _training_parsers(commands)
+    launch = commands.add_parser('launch', help='run a node graph (deploy, record) as '
+                                 'processes, like ros2 launch, where launch is not installed')
+    launch.add_argument('graph', choices=('deploy', 'record'))
+    launch.add_argument('arguments', nargs='*', help='launch arguments, name:=value')
+    launch.add_argument('--log-dir', default='log/visuomotor_launch',
+                        help='per-node logs and params files')
+    launch.set_defaults(run=_launch)
     return parser
+
+
+def _training_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from visuomotor.training.config import HEADS, TrainConfig
+
+    defaults = TrainConfig()
+    train = commands.add_parser('train', help='behaviour cloning on a recorded dataset')
+    train.add_argument('dataset', help='a dataset recorded by visuomotor')
+    train.add_argument('out', help='bundle directory to write')
+    train.add_argument('--name', help='policy name (default: <head>-<robot>)')
+    train.add_argument('--head', default=defaults.head, choices=HEADS)
+    train.add_argument('--encoder', default=defaults.encoder, choices=('levine', 'resnet18_gn'))
+    for flag, kind in (('history', int), ('chunk_length', int), ('crop', int), ('steps', int),
+                       ('batch_size', int), ('learning_rate', float), ('seed', int),
+                       ('threads', int)):
+        train.add_argument(f'--{flag.replace("_", "-")}', type=kind,
+                           default=getattr(defaults, flag))
+    train.add_argument('--loss', default=defaults.loss, choices=('l1', 'l2'))
+    train.add_argument('--device', default=defaults.device, help='cpu or cuda')
+    train.set_defaults(run=_train)
+    demo = commands.add_parser('train-demo', help='record demonstrations on the twin, train '
+                               'the bundled demo policy, evaluate it, write models/')
+    demo.add_argument('--work', default='build/train_demo', help='dataset and staging folder')
+    demo.add_argument('--models', help='models folder (default: the package share models/)')
+    demo.set_defaults(run=_train_demo)
+    evaluate = commands.add_parser('evaluate', help='roll a bundle out on the twin in-process')
+    evaluate.add_argument('bundle')
+    evaluate.add_argument('--seeds', type=int, default=20, help='episodes')
+    evaluate.add_argument('--first-seed', type=int, default=0, help='first task seed '
+                          '(default: the demo evaluation seeds)')
+    evaluate.set_defaults(run=_evaluate)
 
 
 def main(argv: list[str] | None = None) -> int:

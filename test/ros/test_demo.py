@@ -23,7 +23,7 @@ def test_stage_writes_the_images_and_measures(tmp_path: Path) -> None:
 
 def test_demo_reports_what_exists(tmp_path: Path) -> None:
     lines: list[str] = []
-    run_demo(tmp_path, lines.append)
+    run_demo(tmp_path, lines.append, episodes=2)
     text = '\n'.join(lines)
     assert '[x] shared preprocessing library' in text
     assert 'imagenet_224 [b923da0daf8a0652]' in text
@@ -36,3 +36,9 @@ def test_demo_reports_what_exists(tmp_path: Path) -> None:
     assert parity < 1e-4
     assert (tmp_path / 'policy_bundle' / 'policy.onnx').is_file()
     assert (tmp_path / 'policy_bundle' / 'model_card.md').is_file()
+    # Stage 5: the bundled policy through the whole graph, 2 episodes, and the in-process
+    # reference on the same seeds; the video and the latency plot are written.
+    assert 'success through ROS: ' in text and 'in-process: ' in text
+    assert (tmp_path / 'deploy_rollouts.mp4').stat().st_size > 10_000
+    assert cv2.imread(str(tmp_path / 'deploy_latency.png')) is not None
+    assert 'inference' in text.split('policy node latency per chunk')[1]

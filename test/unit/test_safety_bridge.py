@@ -1093,3 +1093,47 @@ def test_a_hold_just_outside_the_envelope_moves_back_in_without_a_jump() -> None
     steps = np.abs(np.diff(positions))
     assert steps.max() <= LIMITS.velocity_rad_s[6] * DT + EPS
     assert positions[-1] < positions[0]
+
+
+# -- command sources: a restarted policy needs an acknowledge ---------------------------------
+
+
+def test_a_new_command_publisher_after_arming_latches_a_fault_until_acknowledged() -> None:
+    rig = Rig()
+    rig.bridge.on_command_sources(rig.t, frozenset({'policy-1'}))
+    rig.arm()
+    rig.run(20, target=offsets(j7=0.3))
+    assert rig.bridge.state is State.ARMED
+    # The policy dies: its stream stops, the watchdog stops the arm, the bridge holds.
+    rig.bridge.on_command_sources(rig.t, frozenset())
+    for _ in range(120):
+        rig.step()
+    assert rig.bridge.state is State.HOLDING
+    # It comes back as a new publisher: a fault, and its commands move nothing.
+    rig.bridge.on_command_sources(rig.t, frozenset({'policy-2'}))
+    assert rig.bridge.state is State.FAULT
+    assert 'new publisher' in rig.bridge.fault_reason
+    rig.k += 1
+    rig.feed()
+    assert rig.send(offsets(j7=0.5)) == 'fault'
+    for _ in range(20):
+        rig.step()
+    ok, message = rig.bridge.acknowledge(rig.t)
+    assert ok, message
+    rig.bridge.on_command_sources(rig.t, frozenset({'policy-2'}))  # now accepted
+    rig.k += 1
+    rig.feed()
+    assert rig.send(offsets(j7=0.5)) == ''
+    assert rig.bridge.state is State.ARMED
+
+
+def test_command_sources_are_free_to_change_while_disarmed() -> None:
+    rig = Rig()
+    for sources in ({'a'}, {'b'}, {'a', 'b'}):
+        rig.bridge.on_command_sources(rig.t, frozenset(sources))
+        assert rig.bridge.state is State.DISARMED
+    rig.arm()
+    rig.bridge.on_command_sources(rig.t, frozenset({'a', 'b'}))
+    assert rig.bridge.state is State.HOLDING
+    rig.bridge.on_command_sources(rig.t, frozenset({'a'}))  # one left: nothing to fault
+    assert rig.bridge.state is State.HOLDING

@@ -34,6 +34,7 @@ class LiveRig:
     joint_names: Sequence[str]
     control_rate_hz: float
     robot: str = 'robot'
+    gripper_joints: Sequence[str] = ()
 
 
 def check_rig(spec: PolicySpec, rig: LiveRig) -> None:
@@ -72,6 +73,12 @@ def check_rig(spec: PolicySpec, rig: LiveRig) -> None:
             raise BundleMismatchError(
                 what, f'the model uses {list(joints)}, but {rig.robot} has {robot_joints} '
                 f'({detail}); use a model trained on this robot')
+    fingers = list(spec.proprio.gripper_joints)
+    if fingers and fingers != list(rig.gripper_joints):
+        raise BundleMismatchError(
+            'proprio.gripper_joints', f'the model reads the gripper width from {fingers}, but '
+            f'{rig.robot} has gripper joints {list(rig.gripper_joints)}; use a model trained '
+            'on this robot and gripper')
     if not math.isclose(spec.control_rate_hz, rig.control_rate_hz, rel_tol=1e-6):
         raise BundleMismatchError(
             'control_rate_hz', f'the model was trained at {spec.control_rate_hz:g} Hz, but the '

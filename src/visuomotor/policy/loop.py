@@ -101,13 +101,16 @@ class PolicyLoop:
                        positions: Sequence[float]) -> str | None:
         """Measured joint positions (any order; the robot's joints must all be there)."""
         index = {n: i for i, n in enumerate(names)}
+        proprio = self.spec.proprio
         try:
-            q = np.array([positions[index[j]] for j in self.spec.proprio.joint_names],
-                         dtype=np.float64)
+            values = [positions[index[j]] for j in proprio.joint_names]
+            if proprio.gripper_joints:
+                values.append(sum(positions[index[j]] for j in proprio.gripper_joints))
+            q = np.array(values, dtype=np.float64)
         except (KeyError, IndexError):
             self.counters['joint_states_refused'] += 1
-            return (f'joint state lacks some of {list(self.spec.proprio.joint_names)} '
-                    f'(has {list(names)})')
+            wanted = [*proprio.joint_names, *proprio.gripper_joints]
+            return f'joint state lacks some of {wanted} (has {list(names)})'
         if not np.isfinite(q).all():
             self.counters['joint_states_refused'] += 1
             return 'joint state has non-finite positions'

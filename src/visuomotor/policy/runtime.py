@@ -42,7 +42,8 @@ class Observation:
 
     Attributes:
         frames: camera name -> `observation_history` raw frames, oldest first.
-        joint_positions: (history, joints) positions in the spec's proprio joint order.
+        joint_positions: (history, proprio dim) positions in the spec's proprio joint order,
+            then the gripper width if the spec reads it.
         stamp_s: capture time of the newest observation (ROS clock).
         encodings: camera name -> the frames' encoding, checked against the spec if given.
     """
@@ -112,10 +113,12 @@ class PolicyRuntime:
             stack = np.stack([pre(f, encoding=encoding, camera=camera.name) for f in frames])
             inputs[image_input(camera.name)] = stack[None].astype(np.float32, copy=False)
         q = np.asarray(obs.joint_positions, dtype=np.float64)
-        if q.shape != (history, len(spec.proprio.joint_names)):
+        if q.shape != (history, spec.proprio.dim):
             raise BundleMismatchError('observation.joint_positions', f'has shape '
                                       f'{list(q.shape)}, expected [{history}, '
-                                      f'{len(spec.proprio.joint_names)}]')
+                                      f'{spec.proprio.dim}] (proprio joints'
+                                      + (' + gripper width)' if spec.proprio.gripper_joints
+                                         else ')'))
         inputs[PROPRIO_INPUT] = ((q - self._p_mean) / self._p_std)[None].astype(np.float32)
         return inputs
 
@@ -141,7 +144,8 @@ class PolicyRuntime:
         actions = normalised.astype(np.float64) * self._a_std + self._a_mean
         arm = actions[:, :spec.action.arm_dim]
         gripper = actions[:, spec.action.arm_dim] if spec.action.gripper else None
-        q_now = np.asarray(obs.joint_positions, dtype=np.float64)[-1]
+        arm_joints = len(spec.proprio.joint_names)
+        q_now = np.asarray(obs.joint_positions, dtype=np.float64)[-1, :arm_joints]
         if spec.action.kind == 'joint_delta':
             arm = q_now + arm
         elif spec.action.kind == 'ee_pose':

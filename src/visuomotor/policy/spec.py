@@ -79,10 +79,20 @@ class Normalisation:
 
 @dataclass(frozen=True)
 class ProprioSpec:
-    """Joint positions the model reads, in this order."""
+    """Joint positions the model reads, in this order.
+
+    With `gripper_joints`, the gripper's opening width (the sum of those joints' positions,
+    metres, as the recorder stores it) follows the arm joints.
+    """
 
     joint_names: tuple[str, ...]
     stats: Normalisation
+    gripper_joints: tuple[str, ...] = ()
+
+    @property
+    def dim(self) -> int:
+        """Values per proprio row."""
+        return len(self.joint_names) + int(bool(self.gripper_joints))
 
 
 @dataclass(frozen=True)
@@ -181,7 +191,7 @@ class PolicySpec:
         t = self.observation_history
         shapes: dict[str, tuple[int, ...]] = {
             image_input(c.name): (1, t, *c.preprocess.output_shape) for c in self.cameras}
-        shapes[PROPRIO_INPUT] = (1, t, len(self.proprio.joint_names))
+        shapes[PROPRIO_INPUT] = (1, t, self.proprio.dim)
         if self.family == 'denoising':
             shapes[NOISY_ACTION_INPUT] = (1, self.chunk_length, self.action.dim)
             shapes[TIMESTEP_INPUT] = (1,)
@@ -231,6 +241,8 @@ class PolicySpec:
                 'inference_steps': s.inference_steps, 'beta_schedule': s.beta_schedule,
                 'beta_start': s.beta_start, 'beta_end': s.beta_end,
                 'prediction': s.prediction, 'clip_sample': s.clip_sample})
+        if self.proprio.gripper_joints:
+            out['proprio']['gripper_joints'] = list(self.proprio.gripper_joints)
         if self.architecture is not None:
             out['architecture'] = {'name': self.architecture.name,
                                    'kwargs': dict(self.architecture.kwargs)}
@@ -246,7 +258,8 @@ class PolicySpec:
                  f'{self.control_rate_hz:g} Hz, history {self.observation_history}',
                  f'  action: {self.action.kind} of {list(self.action.joint_names)}'
                  + (' + gripper' if self.action.gripper else '') + f' ({self.action.dim} values)',
-                 f'  proprio: positions of {list(self.proprio.joint_names)}']
+                 f'  proprio: positions of {list(self.proprio.joint_names)}'
+                 + (' + gripper width' if self.proprio.gripper_joints else '')]
         lines += [f'  camera {i} {c.name!r}: {c.preprocess.describe()}'
                   for i, c in enumerate(self.cameras)]
         return '\n'.join(lines)
@@ -337,9 +350,11 @@ def policy_spec_from_dict(data: object) -> PolicySpec:
         raise top.fail('cameras', f'camera names repeat: {names}')
 
     proprio = top.child('proprio')
-    proprio.unknown({'joint_names', 'mean', 'std'})
+    proprio.unknown({'joint_names', 'mean', 'std', 'gripper_joints'})
     joints = _names(proprio, 'joint_names')
-    proprio_spec = ProprioSpec(joints, _stats(proprio, len(joints)))
+    fingers = _names(proprio, 'gripper_joints') if proprio.has('gripper_joints') else ()
+    proprio_spec = ProprioSpec(joints, _stats(proprio, len(joints) + int(bool(fingers))),
+                               fingers)
 
     act = top.child('action')
     act.unknown({'kind', 'joint_names', 'gripper', 'dim', 'mean', 'std'})

@@ -109,6 +109,8 @@ class BridgeNode(Node):
         self._published_state: State | None = None
         self._next_diagnostics = 0.0
         self.create_timer(self.bridge.timing.control_period_s, self._tick)
+        self._command_topic = self.resolve_topic_name('~/command')
+        self.create_timer(0.1, self._poll_command_sources)
         self._publish_state()
 
     def _now(self) -> float:
@@ -157,6 +159,14 @@ class BridgeNode(Node):
             self._publish_state()
             return response
         return serve
+
+    def _poll_command_sources(self) -> None:
+        """Tell the core which publishers feed ~/command (a new one after arming faults)."""
+        infos = self.get_publishers_info_by_topic(self._command_topic)
+        self.bridge.on_command_sources(self._now(), frozenset(
+            bytes(info.endpoint_gid).hex() for info in infos))
+        self._log_events()
+        self._publish_state()
 
     # -- the loop ---------------------------------------------------------------------------
 

@@ -29,10 +29,10 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from visuomotor.cameras.camera import Camera, CameraError, Frame
 from visuomotor.cameras.intrinsics import load_camera_info
+from visuomotor.cameras.node_schema import CAPTURE_NODE_PARAMS
 from visuomotor.cameras.rig import CameraConfig, load_rig, make_camera, resolve_path
 from visuomotor.cameras.sync import Sample, StreamBuffer, SyncConfig
 from visuomotor.errors import ImageConversionError
-from visuomotor.params import Param
 from visuomotor.ros.image_conversion import (
     image_to_numpy,
     intrinsics_to_camera_info,
@@ -42,13 +42,6 @@ from visuomotor.ros.node_main import run_node
 from visuomotor.ros.parameters import declare_parameters
 from visuomotor.ros.qos import image_qos
 from visuomotor.ros.stamps import ns_to_stamp, stamp_to_ns
-
-CAPTURE_NODE_PARAMS = (
-    Param('rig', 'fake_two', 'camera rig: a name in config/cameras or a rig YAML path'),
-    Param('read_timeout_s', 1.0, 'a camera silent for this long is reported (s)', 0.05, 60.0),
-    Param('frozen_repeats', SyncConfig.frozen_repeats, 'identical frames in a row that mark a '
-          'camera frozen (0: off)', 0, 1000),
-)
 
 
 class CameraChannel:

@@ -9,6 +9,10 @@ Stage 2 (the twin): see visuomotor.ros.demo_twin.
 
 Stage 3 (the safety bridge between a misbehaving policy and the twin): see
 visuomotor.ros.demo_safety.
+
+Stage 4 (the policy runtime): see visuomotor.ros.demo_policy.
+
+Stage 5 (the bundled policy deployed through the whole graph): see visuomotor.ros.demo_deploy.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ STATUS = (
     ('x', 'safety-limited controller bridge (limiter, watchdogs, latching faults)'),
     ('x', 'policy runtime (TensorRT / ONNX Runtime / PyTorch) with action chunking'),
     ('x', 'synchronized capture and crash-safe recording'),
-    (' ', 'train, export and deploy the bundled demo policy'),
+    ('x', 'train, export and deploy the bundled demo policy (deploy graph, launch files)'),
     (' ', 'calibration and the pre-session verification gate'),
     (' ', 'Quest VR teleoperation'),
 )
@@ -167,8 +171,8 @@ def load_presets() -> dict[str, PreprocessSpec]:
     return {path.stem: load_spec(path) for path in sorted(folder.glob('*.json'))}
 
 
-def run_demo(out_dir: Path, report: Callable[[str], None]) -> None:
-    """Run every demo stage that exists, reporting progress through `report`."""
+def run_demo(out_dir: Path, report: Callable[[str], None], episodes: int = 20) -> None:
+    """Run every demo stage, reporting through `report` (`episodes`: seeds of stage 5)."""
     report('visuomotor demo: what exists so far')
     for mark, text in STATUS:
         report(f'  [{mark}] {text}')
@@ -211,4 +215,12 @@ def run_demo(out_dir: Path, report: Callable[[str], None]) -> None:
     from visuomotor.ros.demo_policy import run_policy_stage
     from visuomotor.ros.demo_policy import summary_lines as policy_lines
     for line in policy_lines(run_policy_stage(out_dir)):
+        report(line)
+    report('')
+    report('stage 5: the bundled policy (models/pick_place_fr3) deployed on the twin through '
+           f'the whole ROS graph, {episodes} seeded episodes never seen in training')
+    from visuomotor.ros.demo_deploy import run_deploy_stage
+    from visuomotor.ros.demo_deploy import summary_lines as deploy_lines
+    from visuomotor.training.demo_policy import EVAL_SEEDS
+    for line in deploy_lines(run_deploy_stage(out_dir, EVAL_SEEDS[:episodes], report=report)):
         report(line)

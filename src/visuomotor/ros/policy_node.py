@@ -14,6 +14,8 @@ Publishes:
         tick (the bridge's watchdog expects commands at its rate) and stops when no fresh
         chunk exists, so a stalled policy or a bad camera stops the arm.
     gripper widths (std_msgs/Float64, default /safety_bridge/gripper) when the model has one.
+    ~/latency (std_msgs/String, JSON): per chunk, the stage times (preprocess, inference,
+        postprocess, ms wall clock) and the observation-to-chunk time (ms, ROS clock).
     /diagnostics: backend, per-stage latency (observation age, preprocess, inference,
         postprocess, publish; median and p99), per-camera rate/skew/drops, refusals.
 Inference runs on a worker thread, off the ROS callback thread.
@@ -21,6 +23,7 @@ Inference runs on a worker thread, off the ROS callback thread.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -29,7 +32,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import Float64
+from std_msgs.msg import Float64, String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from visuomotor.errors import ImageConversionError, VisuomotorError
@@ -83,7 +86,8 @@ class PolicyNode(Node):
         rate = float(params['control_rate_hz']) or spec.control_rate_hz
         topics = camera_topics(str(params['camera_topics']), spec.camera_names)
         check_rig(spec, LiveRig({n: CameraStream(t) for n, t in topics.items()},
-                                robot.joint_names, rate, robot.name))
+                                robot.joint_names, rate, robot.name,
+                                robot.gripper.joint_names))
         log.info(spec.describe())
         backend, report = open_backend(bundle, backend_order(params), backend_options(params))
         for kind, reason in report.skipped:
@@ -107,6 +111,7 @@ class PolicyNode(Node):
                                                  10)
         self.gripper_pub = self.create_publisher(Float64, str(params['gripper_topic']), 10)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.latency_pub = self.create_publisher(String, '~/latency', 50)
         for name, topic in topics.items():
             self.create_subscription(Image, topic, self._frame_handler(name),
                                      qos_profile_sensor_data)
@@ -168,8 +173,15 @@ class PolicyNode(Node):
                 self.get_logger().error(f'inference failed, chunk dropped: {error}',
                                         throttle_duration_sec=2.0)
             finally:
+                now = self._now()
                 with self._lock:  # always, so the loop never waits for a result forever
-                    self.loop.on_chunk(chunk, self._now(), self.runtime.last_times, error)
+                    self.loop.on_chunk(chunk, now, self.runtime.last_times, error)
+            if chunk is not None:
+                t = self.runtime.last_times
+                self.latency_pub.publish(String(data=json.dumps({
+                    'stamp_s': obs.stamp_s, 'observation_to_chunk_ms': (now - obs.stamp_s) * 1e3,
+                    'preprocess_ms': t.preprocess_ms, 'inference_ms': t.inference_ms,
+                    'postprocess_ms': t.postprocess_ms, 'publish_ms': self._publish_ms})))
 
     # -- the tick ---------------------------------------------------------------------------
 

@@ -30,13 +30,13 @@ import visuomotor
 from visuomotor.cameras.rig import load_rig
 from visuomotor.cameras.sync import SyncConfig
 from visuomotor.errors import ImageConversionError, VisuomotorError
-from visuomotor.params import Param
 from visuomotor.paths import share_dir
 from visuomotor.preprocessing import SpecError, load_spec
 from visuomotor.recording.episode import CameraFormat
 from visuomotor.recording.lerobot_v3 import DatasetFeatures, LeRobotWriter
+from visuomotor.recording.node_schema import RECORDER_NODE_PARAMS
 from visuomotor.recording.recorder import Recorder, RecorderConfig
-from visuomotor.recording.video import CODECS, VideoSettings
+from visuomotor.recording.video import VideoSettings
 from visuomotor.robots.description import load_robot
 from visuomotor.ros.image_conversion import image_to_numpy
 from visuomotor.ros.node_main import run_node
@@ -45,28 +45,6 @@ from visuomotor.ros.qos import image_qos
 from visuomotor.ros.stamps import stamp_to_ns
 from visuomotor.ros.trajectory_conversion import trajectory_from_msg
 from visuomotor.safety.commands import CommandRejectedError, validate_chunk
-
-RECORDER_NODE_PARAMS = (
-    Param('dataset', '', 'dataset path (created on the first episode; episodes append)'),
-    Param('rig', 'twin_fr3', 'camera rig: a name in config/cameras or a rig YAML path'),
-    Param('robot', 'fr3', 'robot: a name in config/robots or a robot YAML path'),
-    Param('fps', 10.0, 'rows per second (the dataset rate)', 1.0, 120.0),
-    Param('task', 'task', 'task description of the next episode (also settable on ~/task)'),
-    Param('codec', 'h264', 'video codec: h264 (the default: records 2 cameras at 30 Hz on 2 '
-          "cores without a drop, bench/recording.py) or av1 (LeRobot's default: smaller files, "
-          'about twice the CPU)',
-          choices=tuple(sorted(CODECS))),
-    Param('bridge', '/safety_bridge', 'namespace of the safety bridge whose commands are '
-          'recorded'),
-    Param('max_skew_s', 0.025, 'a frame may be this far from its row time (s)', 0.001, 1.0),
-    Param('max_age_s', 0.2, 'no row when the newest frame is older than this (s)', 0.01, 5.0),
-    Param('reliable_images', True, 'subscribe to images reliably (no frame lost in transport; '
-          'needs a reliable publisher: ours are, some drivers are not: then set false)'),
-    Param('calibration_record', '', 'id of the calibration verification record of this '
-          'session (stored with every episode; empty: none)'),
-    Param('preprocessing_spec', '', 'preprocessing spec the data is meant for (a name in '
-          'config/preprocessing or a JSON path; its hash is stored with every episode)'),
-)
 
 
 class RecorderNode(Node):

@@ -20,6 +20,11 @@ stop (G3); missing, stale, frozen or non-finite joint states stop the arm and la
 the bound for longer than its duration stops and faults (G8); faults latch (G10); the first
 command after arming or acknowledging equals the measured state (G4, G10).
 
+Command sources are fixed when the bridge is armed or a fault acknowledged: a publisher on the
+command topic that appears later (a restarted policy node, a second teleop) latches a fault, so
+a respawned policy never moves the arm before the operator acknowledges it. A source that goes
+away stops the arm through the watchdog like any stalled stream.
+
 This is not a certified safety function: a hardware E-stop and the robot's own safety
 configuration are required.
 """
@@ -183,6 +188,8 @@ class SafetyBridge:
         self._held_after_fault = False
         self._fault_while_disarmed = False
         self._last_tick_s: float | None = None
+        self._sources: frozenset[str] | None = None
+        self._accepted_sources: frozenset[str] | None = None
 
     # -- inputs -----------------------------------------------------------------------------
 
@@ -211,6 +218,22 @@ class SafetyBridge:
             self.counters.add('joint_states_old_stamp')
             return
         self._measured = _Measured(q, now_s, stamp_s)
+
+    def on_command_sources(self, now_s: float, sources: frozenset[str]) -> None:
+        """The publishers on the command topic now (ids; the node polls the ROS graph)."""
+        self._sources = sources
+        if self.state in (State.DISARMED, State.FAULT):
+            return
+        if self._accepted_sources is None:
+            self._accepted_sources = sources
+            return
+        new = sources - self._accepted_sources
+        if new:
+            self._fault(now_s, f'{len(new)} new publisher(s) on the command topic since arming '
+                        '(a restarted policy node or a second command source): check which, '
+                        'then acknowledge to accept them')
+        else:
+            self._accepted_sources = sources  # one left: its stream stops, the watchdog acts
 
     def on_command(self, now_s: float, command: JointTrajectoryCommand) -> str:
         """A joint command (policy chunk or teleop target).
@@ -288,6 +311,7 @@ class SafetyBridge:
         if problem:
             return False, problem
         self._hold_measured(now_s, State.HOLDING, 'armed at the measured pose')
+        self._accepted_sources = self._sources
         return True, self._status_line()
 
     def disarm(self, now_s: float) -> tuple[bool, str]:
@@ -331,6 +355,7 @@ class SafetyBridge:
             self._set_state(now_s, State.DISARMED, 'fault acknowledged; still disarmed')
             return True, 'disarmed'
         self._hold_measured(now_s, State.HOLDING, 'fault acknowledged; holding the measured pose')
+        self._accepted_sources = self._sources
         return True, self._status_line()
 
     # -- the tick ---------------------------------------------------------------------------

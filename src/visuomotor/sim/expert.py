@@ -54,11 +54,15 @@ class ScriptedExpert:
         object_size_m: cube edge (sets the grasp and place heights).
         rate_hz: control rate; each action's single point is reached 1/rate_hz later.
         speed_m_s: Cartesian speed of the set-point.
+        yaw_rate_rad_s: fastest turn of the commanded hand yaw (inf: turn at once), so the
+            commands stay within a slow safety tier (commissioning: 0.3 rad/s).
     """
 
     def __init__(self, robot: RobotDescription, base_pose: Matrix, object_size_m: float, *,
-                 rate_hz: float = 10.0, speed_m_s: float = 0.25) -> None:
+                 rate_hz: float = 10.0, speed_m_s: float = 0.25,
+                 yaw_rate_rad_s: float = math.inf) -> None:
         self.robot = robot
+        self.yaw_rate_rad_s = yaw_rate_rad_s
         self.base_pose = base_pose
         self._world_to_base = invert(base_pose)
         self.object_size_m = object_size_m
@@ -72,6 +76,7 @@ class ScriptedExpert:
         self.phase = 'approach'
         self._setpoint: np.ndarray | None = None
         self._yaw: float | None = None
+        self._commanded_yaw: float | None = None
         self._q_command: np.ndarray | None = None
         self._phase_started_s = 0.0
         self._gripper = self.robot.gripper.max_width_m
@@ -108,7 +113,9 @@ class ScriptedExpert:
     def _advance(self, obs: ExpertObservation, waypoint: np.ndarray) -> None:
         reached = self._setpoint is not None and np.linalg.norm(waypoint - self._setpoint) < 1e-6
         measured = (self.base_pose @ tcp_pose(self.robot, obs.arm_positions))[:3, 3]
-        settled = reached and np.linalg.norm(measured - waypoint) < 0.006
+        turned = self._commanded_yaw is None or self._yaw is None or abs(
+            math.remainder(self._yaw - self._commanded_yaw, 2 * math.pi)) < 0.02
+        settled = reached and turned and np.linalg.norm(measured - waypoint) < 0.006
         elapsed = obs.time_s - self._phase_started_s
         held = obs.object_pose[2, 3] > self.object_size_m / 2 + 0.03
         next_phase = None
@@ -153,7 +160,13 @@ class ScriptedExpert:
         if distance > limit:
             step *= limit / distance
         self._setpoint = self._setpoint + step
-        target = rot_z(self._yaw) @ rot_x(math.pi)
+        if self._commanded_yaw is None:
+            current = self.base_pose @ tcp_pose(self.robot, self._q_command)
+            self._commanded_yaw = math.atan2(current[1, 0], current[0, 0])
+        turn = math.remainder(self._yaw - self._commanded_yaw, 2 * math.pi)
+        max_turn = self.yaw_rate_rad_s / self.rate_hz
+        self._commanded_yaw += max(-max_turn, min(max_turn, turn))
+        target = rot_z(self._commanded_yaw) @ rot_x(math.pi)
         target[:3, 3] = self._setpoint
         result = solve_ik(self.robot, self._world_to_base @ target, self._q_command,
                           max_iterations=50, tolerance_m=1e-4, tolerance_rad=1e-3)

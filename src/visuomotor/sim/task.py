@@ -7,10 +7,12 @@ so that a seeded episode is reproducible and a set of seeds gives visual diversi
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import mujoco
 import numpy as np
+import numpy.typing as npt
 
 from visuomotor.sim.config import TaskConfig
 from visuomotor.sim.twin import Twin
@@ -80,10 +82,16 @@ class PickPlaceTask:
 
     def success(self, twin: Twin) -> bool:
         """The cube rests on the table inside the target square and is not held."""
-        position = twin.object_pose()[:3, 3]
-        tx, ty = self.target_xy(twin)
-        half = self.config.target_half_m
-        inside = abs(position[0] - tx) <= half and abs(position[1] - ty) <= half
-        resting = position[2] < self.config.object_size_m * 0.75
-        released = twin.gripper_width_m() > self.config.object_size_m + 0.005
-        return bool(inside and resting and released)
+        return placed(self.config, twin.object_pose()[:3, 3], self.target_xy(twin),
+                      twin.gripper_width_m())
+
+
+def placed(config: TaskConfig, object_xyz: Sequence[float] | npt.NDArray[np.float64],
+           target_xy: Sequence[float], gripper_width_m: float) -> bool:
+    """The success check from plain values (a supervisor reading /sim poses uses it too)."""
+    half = config.target_half_m
+    inside = abs(object_xyz[0] - target_xy[0]) <= half and \
+        abs(object_xyz[1] - target_xy[1]) <= half
+    resting = object_xyz[2] < config.object_size_m * 0.75
+    released = gripper_width_m > config.object_size_m + 0.005
+    return bool(inside and resting and released)

@@ -71,6 +71,7 @@ def export_bundle(module: nn.Module, spec: PolicySpec, directory: str | Path, *,
         # The TorchScript exporter is deprecated in favour of torch.export, which needs
         # onnxscript (not installed here); PLATFORM.md: export with dynamo=False.
         warnings.simplefilter('ignore', DeprecationWarning)
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)  # type: ignore[attr-defined]
         torch.onnx.export(module, tensors, buffer,  # type: ignore[arg-type]
                           input_names=names, output_names=[spec.output_name],
                           dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)

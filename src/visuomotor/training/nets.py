@@ -10,7 +10,10 @@ Encoders (one per camera, as in the seeds: separate cameras get separate encoder
   keypoint maps and a spatial softmax (K feature points).
 
 Heads: `ChunkMLP` predicts a whole action chunk from the features of the observation history
-and the proprio input (behaviour cloning); `DenoisingMLP` predicts the noise (or the clean
+and the proprio input (behaviour cloning); `ChunkTransformer` is the stronger single-pass
+head, ACT-style (Zhao et al. 2023): one learned query per chunk step cross-attends, in a small
+transformer decoder, to one token per feature point (per camera and history frame) and one per
+proprio row; `DenoisingMLP` predicts the noise (or the clean
 chunk) from a noisy chunk, the diffusion timestep and the same conditioning, for the runtime's
 DDIM loop. Network inputs and outputs use the tensor names of `visuomotor.policy.spec`.
 """
@@ -219,9 +222,65 @@ class DenoisingMLP(nn.Module):
         return out.reshape(-1, self.chunk_length, self.action_dim)
 
 
+class ChunkTransformer(nn.Module):
+    """ACT-style decoder: chunk-step queries attend to feature-point and proprio tokens.
+
+    Each feature point (x, y) of each camera and history frame becomes a token: a linear
+    projection of its coordinates plus learned embeddings of which point, which camera and
+    which frame it is. Each proprio row is a token too. `chunk_length` learned queries go
+    through `layers` pre-norm decoder layers (self-attention, cross-attention to the tokens,
+    feed-forward) and a linear layer reads one action row from each.
+    """
+
+    def __init__(self, cameras: Sequence[Mapping[str, Any]], history: int, proprio_dim: int,
+                 action_dim: int, chunk_length: int, encoder: str = 'levine',
+                 encoder_kwargs: Mapping[str, Any] | None = None, width: int = 128,
+                 heads: int = 4, layers: int = 2, feedforward: int = 256,
+                 dropout: float = 0.1) -> None:
+        super().__init__()
+        if encoder not in ENCODERS:
+            raise ValueError(f'unknown encoder {encoder!r}; known: {sorted(ENCODERS)}')
+        self.encoders = nn.ModuleList(
+            ENCODERS[encoder](int(c['channels']), int(c['height']), int(c['width']),
+                              **(encoder_kwargs or {})) for c in cameras)
+        self.history, self.chunk_length, self.action_dim = history, chunk_length, action_dim
+        points = [int(e.num_points) for e in self.encoders]  # type: ignore[arg-type]
+        self.point_xy = nn.Linear(2, width)
+        self.point_id = nn.Parameter(0.02 * torch.randn(sum(points), width))
+        self.camera_frame = nn.Parameter(0.02 * torch.randn(len(cameras), history, width))
+        self._offsets = [sum(points[:i]) for i in range(len(points))]
+        self.proprio = nn.Linear(proprio_dim, width)
+        self.proprio_frame = nn.Parameter(0.02 * torch.randn(history, width))
+        self.queries = nn.Parameter(0.02 * torch.randn(chunk_length, width))
+        layer = nn.TransformerDecoderLayer(width, heads, feedforward, dropout,
+                                           batch_first=True, norm_first=True)
+        self.decoder = nn.TransformerDecoder(layer, layers, norm=nn.LayerNorm(width))
+        self.out = nn.Linear(width, action_dim)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Inputs: one image tensor per camera (spec order), then proprio."""
+        *images, proprio = inputs
+        tokens = []
+        for c, (encoder, frames) in enumerate(zip(self.encoders, images, strict=True)):
+            b, t = frames.shape[:2]
+            xy: torch.Tensor = encoder.feature_points(  # type: ignore[operator]
+                frames.flatten(0, 1))  # (B*T, K, 2)
+            k = xy.shape[1]
+            ids = self.point_id[self._offsets[c]:self._offsets[c] + k]
+            token = self.point_xy(xy).reshape(b, t, k, -1) + ids[None, None] \
+                + self.camera_frame[c][None, :, None]
+            tokens.append(token.flatten(1, 2))
+        tokens.append(self.proprio(proprio) + self.proprio_frame[None])
+        memory = torch.cat(tokens, dim=1)
+        queries = self.queries[None].expand(memory.shape[0], -1, -1)
+        out: torch.Tensor = self.out(self.decoder(queries, memory))
+        return out
+
+
 #: Registered architectures (a bundle names one; nothing else is ever constructed from a file).
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     'chunk_mlp': ChunkMLP,
+    'chunk_transformer': ChunkTransformer,
     'denoising_mlp': DenoisingMLP,
 }
 

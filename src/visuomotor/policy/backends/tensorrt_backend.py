@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
-    """Where engines and timing caches are kept."""
-    return Path.home() / '.cache' / 'visuomotor' / 'tensorrt'
+    """Where engines and timing caches are kept ($VISUOMOTOR_TENSORRT_CACHE, e.g. a volume)."""
+    configured = os.environ.get('VISUOMOTOR_TENSORRT_CACHE')
+    return Path(configured) if configured else Path.home() / '.cache' / 'visuomotor' / 'tensorrt'
 
 
 def engine_key(onnx_sha256: str, gpu: str, capability: tuple[int, int], trt_version: str,

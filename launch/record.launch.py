@@ -1,0 +1,27 @@
+"""ros2 launch visuomotor record.launch.py robot:=fr3 dataset:=<path> cameras:=<rig> rig:=<cell>
+
+A thin adapter: the graph (nodes, parameters, remappings) comes from
+visuomotor.ros.graph.record_graph, the same function the launch-free runner
+(`visuomotor launch record ...`) starts. Nothing is declared here.
+"""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from visuomotor.ros.graph import RECORD_ARGUMENTS, record_graph
+
+
+def _nodes(context, *args, **kwargs):
+    values = {a.name: LaunchConfiguration(a.name).perform(context) for a in RECORD_ARGUMENTS}
+    return [Node(package=n.package, executable=n.executable, name=n.name,
+                 parameters=[dict(n.parameters)], remappings=list(n.remappings),
+                 output='screen', emulate_tty=True)
+            for n in record_graph(values)]
+
+
+def generate_launch_description():
+    return LaunchDescription(
+        [DeclareLaunchArgument(a.name, default_value=a.default, description=a.description)
+         for a in RECORD_ARGUMENTS] + [OpaqueFunction(function=_nodes)])

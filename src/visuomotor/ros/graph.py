@@ -1,0 +1,238 @@
+"""The node graphs, described once: which nodes, with which parameters and remappings.
+
+`deploy_graph` and `record_graph` turn launch arguments (which only select: a robot, a model,
+a camera rig, a work cell) into a list of `NodeSpec`. Two consumers read the same list:
+
+- launch/deploy.launch.py and launch/record.launch.py make launch_ros `Node` actions of them
+  on a real ROS 2 install (`ros2 launch visuomotor deploy.launch.py robot:=fr3 ...`);
+- the launch-free runner (`visuomotor.ros.runner`, used by `make demo` and the whole-graph
+  tests on machines without the `launch` package) starts each as its own process, with the
+  same executable, node name, parameters file and remappings.
+
+Every parameter is checked against its node's schema here, so a typo fails before anything
+starts, the same way in both consumers. This module does not import rclpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from visuomotor.errors import VisuomotorError
+from visuomotor.params import Param, ParameterError, ParamValue
+
+PACKAGE = 'visuomotor'
+ROBOTS = ('fr3', 'panda', 'ur5', 'ur5e', 'sim')
+
+
+@dataclass(frozen=True)
+class LaunchArgument:
+    """A launch argument: `name:=value` on the command line."""
+
+    name: str
+    default: str
+    description: str
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of a graph, as both launch_ros and the runner need it.
+
+    Attributes:
+        executable: the console script (setup.py entry point) of the package.
+        name: node name.
+        module: the Python module whose `main` the executable runs (the runner starts
+            `python -m <module>` so it works from a source checkout too).
+        parameters: node parameters (checked against the node's schema).
+        remappings: (from, to) topic remappings.
+    """
+
+    executable: str
+    name: str
+    module: str
+    parameters: Mapping[str, ParamValue] = field(default_factory=dict)
+    remappings: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def package(self) -> str:
+        """The ROS package (always this one)."""
+        return PACKAGE
+
+
+DEPLOY_ARGUMENTS = (
+    LaunchArgument('robot', 'sim', f'robot: one of {", ".join(ROBOTS)} (sim: the MuJoCo twin '
+                   'of `scene`, on simulated time)'),
+    LaunchArgument('policy', '', 'policy bundle: a directory with policy.onnx, or a name '
+                   'under models/'),
+    LaunchArgument('cameras', '', 'camera rig file (config/cameras/<name>.yaml or a path); '
+                   'empty: the twin rig of `scene` for robot:=sim, required otherwise'),
+    LaunchArgument('rig', '', 'work cell: the TCP workspace box of the safety bridge '
+                   '(config/workspaces/<name>.yaml or a path); empty: the twin cell for '
+                   'robot:=sim, required otherwise'),
+    LaunchArgument('tier', 'commissioning', 'safety limit tier (commissioning or nominal)'),
+    LaunchArgument('scene', 'fr3', 'robot:=sim only: the twin scene (config/sim: fr3, ur5e)'),
+    LaunchArgument('real_time_factor', '1.0', 'robot:=sim only: simulated seconds per wall '
+                   'second'),
+    LaunchArgument('seed', '0', 'robot:=sim only: task seed of the first episode (the sim '
+                   "node's ~/reset moves to the next)"),
+    LaunchArgument('backend', 'tensorrt,onnxruntime,torch', 'inference backends in order of '
+                   'preference'),
+    LaunchArgument('arm_on_start', 'false', 'arm the safety bridge as soon as joint states '
+                   'arrive (the twin demo); on a real robot call /safety_bridge/arm'),
+)
+
+RECORD_ARGUMENTS = (
+    LaunchArgument('robot', 'sim', f'robot: one of {", ".join(ROBOTS)}'),
+    LaunchArgument('dataset', '', 'dataset path (episodes append)'),
+    LaunchArgument('cameras', '', 'camera rig file; empty: the twin rig for robot:=sim'),
+    LaunchArgument('rig', '', 'work cell (TCP workspace box); empty: the twin cell for '
+                   'robot:=sim'),
+    LaunchArgument('task', 'task', 'task description stored with each episode'),
+    LaunchArgument('tier', 'commissioning', 'safety limit tier'),
+    LaunchArgument('scene', 'fr3', 'robot:=sim only: the twin scene'),
+    LaunchArgument('real_time_factor', '1.0', 'robot:=sim only: simulated seconds per wall '
+                   'second'),
+    LaunchArgument('seed', '0', 'robot:=sim only: task seed of the first episode'),
+)
+
+
+def _flag(text: str, name: str) -> bool:
+    value = text.strip().lower()
+    if value not in ('true', 'false', '1', '0', 'yes', 'no'):
+        raise VisuomotorError(f'{name}:={text!r} is not a boolean; use true or false')
+    return value in ('true', '1', 'yes')
+
+
+def _number(text: str, name: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise VisuomotorError(f'{name}:={text!r} is not a number') from None
+
+
+def _schemas() -> dict[str, tuple[Param, ...]]:
+    from visuomotor.cameras.node_schema import CAPTURE_NODE_PARAMS
+    from visuomotor.policy.node_schema import POLICY_NODE_PARAMS
+    from visuomotor.recording.node_schema import RECORDER_NODE_PARAMS
+    from visuomotor.safety.node_schema import BRIDGE_NODE_PARAMS
+    from visuomotor.sim.node_schema import SIM_NODE_PARAMS
+
+    return {'sim_node': SIM_NODE_PARAMS, 'safety_bridge': BRIDGE_NODE_PARAMS,
+            'policy_node': POLICY_NODE_PARAMS, 'capture_node': CAPTURE_NODE_PARAMS,
+            'recorder_node': RECORDER_NODE_PARAMS}
+
+
+def check_parameters(node: NodeSpec) -> None:
+    """Every parameter exists in the node's schema and has a valid value.
+
+    Raises:
+        ParameterError: naming the node, the parameter and what is allowed.
+    """
+    schema = {p.name: p for p in _schemas()[node.executable]}
+    for name, value in node.parameters.items():
+        if name == 'use_sim_time':
+            if not isinstance(value, bool):
+                raise ParameterError(f'{node.name}.use_sim_time', 'must be a bool')
+            continue
+        if name not in schema:
+            raise ParameterError(f'{node.name}.{name}', f'is not a parameter of '
+                                 f'{node.executable} (it has {sorted(schema)})')
+        try:
+            schema[name].check(value)
+        except ParameterError as exc:
+            raise ParameterError(f'{node.name}.{name}',
+                                 str(exc).split(': ', 1)[-1]) from None
+
+
+def _robot_and_cell(args: Mapping[str, str]) -> tuple[str, bool, str, str]:
+    robot = args.get('robot', 'sim')
+    if robot not in ROBOTS:
+        raise VisuomotorError(f'robot:={robot!r} is not one of {list(ROBOTS)}')
+    sim = robot == 'sim'
+    cameras, cell = args.get('cameras', ''), args.get('rig', '')
+    if sim:
+        from visuomotor.sim.config import load_scene
+
+        scene = args.get('scene', 'fr3')
+        robot = load_scene(scene).robot.name
+        cameras = cameras or f'twin_{scene}'
+        cell = cell or f'twin_{scene}'
+    for name, value in (('cameras', cameras), ('rig', cell)):
+        if not value:
+            raise VisuomotorError(f'{name}:= is required for robot:={robot} (the '
+                                  f'{"camera rig" if name == "cameras" else "work cell"} '
+                                  'file); see launch/README.md')
+    return robot, sim, cameras, cell
+
+
+def _sim_and_capture(args: Mapping[str, str], sim: bool, cameras: str) -> list[NodeSpec]:
+    from visuomotor.cameras.rig import load_rig
+
+    nodes = []
+    if sim:
+        nodes.append(NodeSpec('sim_node', 'sim', 'visuomotor.ros.sim_node', {
+            'scene': args.get('scene', 'fr3'),
+            'real_time_factor': _number(args.get('real_time_factor', '1.0'),
+                                        'real_time_factor'),
+            'seed': int(_number(args.get('seed', '0'), 'seed'))}))
+    rig = load_rig(cameras)
+    if any(c.backend != 'sim' for c in rig.cameras):
+        nodes.append(NodeSpec('capture_node', 'capture', 'visuomotor.ros.capture_node',
+                              {'rig': cameras, 'use_sim_time': sim}))
+    return nodes
+
+
+def deploy_graph(args: Mapping[str, str]) -> list[NodeSpec]:
+    """The deployment graph: (twin or capture) + policy + safety bridge.
+
+    Args:
+        args: launch argument values by name (DEPLOY_ARGUMENTS; missing ones take defaults).
+    """
+    values = {a.name: a.default for a in DEPLOY_ARGUMENTS} | dict(args)
+    unknown = sorted(set(values) - {a.name for a in DEPLOY_ARGUMENTS})
+    if unknown:
+        raise VisuomotorError(f'unknown launch arguments {unknown}; deploy takes '
+                              f'{[a.name for a in DEPLOY_ARGUMENTS]}')
+    robot, sim, cameras, cell = _robot_and_cell(values)
+    if not values['policy']:
+        raise VisuomotorError('policy:= is required: a bundle directory or a name under '
+                              'models/ (e.g. policy:=pick_place_fr3)')
+    nodes = _sim_and_capture(values, sim, cameras)
+    nodes.append(NodeSpec('policy_node', 'policy', 'visuomotor.ros.policy_node', {
+        'model': values['policy'], 'robot': robot, 'backend': values['backend'],
+        'use_sim_time': sim}))
+    nodes.append(NodeSpec('safety_bridge', 'safety_bridge', 'visuomotor.ros.bridge_node', {
+        'robot': robot, 'tier': values['tier'], 'workspace': cell,
+        'arm_on_start': _flag(values['arm_on_start'], 'arm_on_start'),
+        'use_sim_time': sim}))
+    for node in nodes:
+        check_parameters(node)
+    return nodes
+
+
+def record_graph(args: Mapping[str, str]) -> list[NodeSpec]:
+    """The recording graph: (twin or capture) + safety bridge + recorder.
+
+    The teleoperation node joins it with the Quest teleoperation part of the stack.
+    """
+    values = {a.name: a.default for a in RECORD_ARGUMENTS} | dict(args)
+    unknown = sorted(set(values) - {a.name for a in RECORD_ARGUMENTS})
+    if unknown:
+        raise VisuomotorError(f'unknown launch arguments {unknown}; record takes '
+                              f'{[a.name for a in RECORD_ARGUMENTS]}')
+    robot, sim, cameras, cell = _robot_and_cell(values)
+    if not values['dataset']:
+        raise VisuomotorError('dataset:= is required: where episodes are recorded')
+    nodes = _sim_and_capture(values, sim, cameras)
+    nodes.append(NodeSpec('safety_bridge', 'safety_bridge', 'visuomotor.ros.bridge_node', {
+        'robot': robot, 'tier': values['tier'], 'workspace': cell, 'use_sim_time': sim}))
+    nodes.append(NodeSpec('recorder_node', 'recorder', 'visuomotor.ros.recorder_node', {
+        'dataset': str(Path(values['dataset']).expanduser()), 'rig': cameras, 'robot': robot,
+        'task': values['task'], 'use_sim_time': sim}))
+    for node in nodes:
+        check_parameters(node)
+    return nodes
+
+
+GRAPHS = {'deploy': (deploy_graph, DEPLOY_ARGUMENTS), 'record': (record_graph, RECORD_ARGUMENTS)}

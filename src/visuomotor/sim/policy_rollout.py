@@ -1,0 +1,120 @@
+"""A policy bundle rolled out on the twin in-process (pure, no ROS): the reference figure.
+
+The policy sees what the policy node sees (camera frames at their rate and stamps with the
+sim node's sensor noise, joint states at 100 Hz) through the same core, `PolicyLoop`
+(synchroniser and chunk scheduler) and `PolicyRuntime`; its plan goes straight to the twin's
+trajectory controller, without DDS, the safety bridge or any waiting: simulated time stands
+still while the network runs. `make demo` compares this success rate with the one through the
+whole ROS graph.
+
+An episode succeeds when the task's success check holds for `hold_s` in a row (the cube
+released, resting in the target square); it fails at `max_duration_s`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from visuomotor.cameras.sync import SyncConfig
+from visuomotor.policy.chunking import Plan, SchedulerConfig
+from visuomotor.policy.loop import PolicyLoop
+from visuomotor.policy.runtime import PolicyRuntime
+from visuomotor.sim.camera_noise import CameraNoise
+from visuomotor.sim.joint_trajectory import JointTrajectoryCommand
+from visuomotor.sim.stepper import Stepper
+from visuomotor.sim.task import PickPlaceTask
+from visuomotor.sim.twin import Image, Twin
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    """How a rollout is run and judged."""
+
+    max_duration_s: float = 45.0
+    hold_s: float = 1.0
+    camera_noise_std: float = 2.0
+    scheduler: SchedulerConfig = field(default_factory=lambda: SchedulerConfig(
+        execute_steps=8, max_age_s=1.6))
+    sync: SyncConfig = field(default_factory=SyncConfig)
+
+
+@dataclass(frozen=True)
+class RolloutResult:
+    """How one episode went."""
+
+    seed: int
+    success: bool
+    duration_s: float
+    inferences: int
+    inference_ms: float
+
+
+def plan_command(plan: Plan, joint_names: tuple[str, ...], now_s: float
+                 ) -> JointTrajectoryCommand | None:
+    """The plan's rows still ahead of `now_s` as a trajectory for the controller."""
+    points = tuple((float(t - now_s), tuple(float(v) for v in row), (), ())
+                   for t, row in zip(plan.times, plan.positions, strict=True)
+                   if t - now_s > 1e-6)
+    return JointTrajectoryCommand(joint_names, points) if points else None
+
+
+def rollout(twin: Twin, task: PickPlaceTask, runtime: PolicyRuntime, seed: int,
+            settings: RolloutSettings = RolloutSettings(),
+            on_frame: Callable[[float, dict[str, Image]], None] | None = None
+            ) -> RolloutResult:
+    """Reset to the seed's initial state and let the policy act until success or timeout.
+
+    `on_frame(t, images)` sees every rendered frame set (for videos).
+    """
+    task.apply(twin, task.sample(seed))
+    spec = runtime.spec
+    loop = PolicyLoop(spec, settings.sync, settings.scheduler)
+    noise = CameraNoise(settings.camera_noise_std, seed + 7919)
+    stepper = Stepper(twin, tick_s=0.004, joint_state_rate_hz=100.0)
+    controller = twin.controller
+    joints = tuple(spec.action.joint_names)
+    period = spec.control_period_s
+    next_tick = twin.time_s + period
+    success_since = math.nan
+    inferences, inference_ms = 0, []
+    while twin.time_s < settings.max_duration_s:
+        out = stepper.tick()
+        now = twin.time_s
+        if out.joint_state is not None:
+            js = out.joint_state
+            loop.on_joint_state(js.stamp_s, js.names, js.positions.tolist())
+        for name, (stamp, image) in out.images.items():
+            loop.on_frame(name, stamp, noise(image), encoding='rgb8')
+        if on_frame is not None and out.images:
+            on_frame(now, {n: img for n, (_, img) in out.images.items()})
+        if now + 1e-9 < next_tick:
+            continue
+        next_tick += period
+        obs = loop.next_observation(now)
+        if obs is not None:
+            chunk = runtime(obs)
+            loop.on_chunk(chunk, now, runtime.last_times)
+            inferences += 1
+            inference_ms.append(runtime.last_times.inference_ms)
+        plan = loop.plan(now)
+        if plan is not None:
+            command = plan_command(plan, joints, now)
+            if command is not None:
+                controller.command_trajectory(command, now)
+            if plan.gripper is not None:
+                width = float(np.clip(plan.gripper[0], 0.0, twin.robot.gripper.max_width_m))
+                controller.command_gripper(width, now)
+        if task.success(twin):
+            if math.isnan(success_since):
+                success_since = now
+            if now - success_since >= settings.hold_s:
+                return RolloutResult(seed, True, now, inferences,
+                                     float(np.median(inference_ms)))
+        else:
+            success_since = math.nan
+    return RolloutResult(seed, False, twin.time_s, inferences,
+                         float(np.median(inference_ms)) if inference_ms else math.nan)

@@ -1,0 +1,128 @@
+"""Demonstrations -> dataset -> training -> bundle -> runtime -> rollout, on the twin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from visuomotor.cli import main as cli_main
+from visuomotor.policy.backends import BackendOptions, open_backend
+from visuomotor.policy.bundle import load_bundle
+from visuomotor.policy.chunking import SchedulerConfig
+from visuomotor.policy.runtime import Observation, PolicyRuntime
+from visuomotor.recording.check import check_dataset
+from visuomotor.recording.reader import DatasetReader
+from visuomotor.sim.config import load_scene
+from visuomotor.sim.policy_rollout import RolloutSettings, rollout
+from visuomotor.sim.task import PickPlaceTask
+from visuomotor.sim.twin import Twin
+from visuomotor.training.config import TrainConfig
+from visuomotor.training.dataset import DemoData, TrainingDataError, load_demos
+from visuomotor.training.demos import record_demos
+from visuomotor.training.train import train
+
+SEEDS = (1000, 1001, 1002)
+
+
+@pytest.fixture(scope='module')
+def demos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp('demos') / 'dataset'
+    report = record_demos(path, SEEDS)
+    assert report.committed == list(SEEDS) and report.failed == []
+    return path
+
+
+@pytest.fixture(scope='module')
+def trained(demos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp('bundle') / 'policy'
+    config = TrainConfig(steps=40, batch_size=8, holdout_episodes=1, warmup_steps=5,
+                         learning_rate=1e-3, threads=2)
+    result = train(demos, out, config, name='tiny', log=lambda line: None)
+    assert result.train_loss[-1][1] < result.train_loss[0][1] or len(result.train_loss) == 1
+    return out
+
+
+def test_expert_demonstrations_are_recorded_through_the_recorder(demos: Path) -> None:
+    reader = DatasetReader(demos)
+    assert len(reader) == len(SEEDS)
+    assert reader.features['observation.state']['names'][-1] == 'gripper_width_m'
+    episode = reader.episode(0)
+    assert episode.provenance['seed'] == SEEDS[0]
+    assert np.isfinite(episode.columns['action']).all()
+    # The expert closes the gripper on the cube and opens it at the target.
+    widths = episode.columns['action'][:, -1]
+    assert widths.min() < 0.01 and widths[0] > 0.07 and widths[-1] > 0.07
+    frames = episode.frames('wrist_camera')
+    assert len(frames) == episode.length and frames[0].shape == (96, 96, 3)
+    assert check_dataset(demos).ok
+
+
+def test_windows_pair_the_observation_with_the_actions_from_its_row_on() -> None:
+    frames = np.arange(7, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
+    rows = np.arange(7, dtype=np.float64)[:, None]
+    data = DemoData(['cam'], {'cam': frames}, rows, rows + 100, np.array([0, 0, 0, 3, 3, 3, 3]),
+                    np.array([3, 3, 3, 7, 7, 7, 7]), [0, 1], ['j'], 10.0)
+    images, state, action = data.window(np.array([0, 2, 3]), history=2, chunk=3)
+    assert state[:, :, 0].tolist() == [[0, 0], [1, 2], [3, 3]]  # history never crosses episodes
+    assert images['cam'][:, :, 0, 0, 0].tolist() == [[0, 0], [1, 2], [3, 3]]
+    assert action[:, :, 0].tolist() == [[100, 101, 102], [102, 102, 102], [103, 104, 105]]
+
+
+def test_the_bundle_carries_the_training_statistics_and_preprocessing(
+        demos: Path, trained: Path) -> None:
+    bundle = load_bundle(trained)
+    spec = bundle.spec
+    data = load_demos(demos, range(len(SEEDS) - 1))  # the training episodes
+    np.testing.assert_allclose(spec.action.stats.mean, data.action.mean(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(spec.proprio.stats.mean, data.state.mean(axis=0), rtol=1e-9)
+    assert spec.proprio.gripper_joints == ('fr3_finger_joint1', 'fr3_finger_joint2')
+    assert spec.action.gripper and spec.control_rate_hz == 10.0
+    for camera in spec.cameras:
+        assert camera.preprocess.random_crop is not None
+        assert camera.preprocess.output_shape == (3, 88, 88)  # the centred crop at deployment
+    assert spec.provenance['training']['episodes'] == len(SEEDS) - 1
+
+
+def test_onnx_runtime_and_pytorch_give_the_same_chunk_on_twin_frames(trained: Path) -> None:
+    bundle = load_bundle(trained)
+    scene = load_scene('fr3')
+    with Twin(scene) as twin:
+        PickPlaceTask(scene.task).apply(twin, PickPlaceTask(scene.task).sample(5000))
+        frames = twin.render()
+        q = np.append(twin.arm_positions(), twin.gripper_width_m())
+    obs = Observation({n: [frames[n]] for n in bundle.spec.camera_names}, q[None], 1.0)
+    chunks = []
+    for kind in ('onnxruntime', 'torch'):
+        backend, _ = open_backend(bundle, [kind], BackendOptions(threads=1))
+        chunks.append(PolicyRuntime(bundle, backend)(obs))
+    np.testing.assert_allclose(chunks[0].positions, chunks[1].positions, atol=1e-4)
+    assert chunks[0].positions.shape == (16, 7) and chunks[0].gripper is not None
+
+
+def test_a_rollout_infers_every_execute_steps_and_the_arm_follows(trained: Path) -> None:
+    bundle = load_bundle(trained)
+    backend, _ = open_backend(bundle, ['onnxruntime'], BackendOptions(threads=1))
+    runtime = PolicyRuntime(bundle, backend)
+    scene = load_scene('fr3')
+    settings = RolloutSettings(max_duration_s=4.0, scheduler=SchedulerConfig(execute_steps=8))
+    with Twin(scene) as twin:
+        result = rollout(twin, PickPlaceTask(scene.task), runtime, 5001, settings)
+        commanded = twin.controller.sample(twin.time_s).positions
+        measured = twin.arm_positions()
+    assert not result.success  # 40 steps of training do not solve the task
+    assert result.duration_s == pytest.approx(4.0, abs=0.01)
+    assert 4 <= result.inferences <= 6  # every 0.8 s (8 of 16 actions at 10 Hz)
+    assert np.abs(commanded - measured).max() < 0.05
+
+
+def test_training_data_problems_are_named(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match='no meta/info.json'):
+        load_demos(tmp_path)
+    assert cli_main(['train', str(tmp_path / 'missing'), str(tmp_path / 'out')]) == 2
+
+
+def test_an_unknown_head_is_refused_before_reading_anything(tmp_path: Path) -> None:
+    with pytest.raises(TrainingDataError, match="head 'lstm' is not one of"):
+        train(tmp_path, tmp_path / 'out', TrainConfig(head='lstm'))

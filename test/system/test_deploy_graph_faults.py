@@ -25,6 +25,7 @@ from visuomotor.ros.demo_deploy import GraphSession, Supervisor
 from visuomotor.ros.graph import deploy_graph
 from visuomotor.ros.runner import GraphProcesses
 from visuomotor.sim.config import load_scene
+from visuomotor.training.demos import DEMO_SCENE
 
 MODEL = share_dir() / 'models' / 'pick_place_fr3'
 WATCHDOG_S = 0.15  # the bridge's default (safety_anchors 7.2)
@@ -38,7 +39,7 @@ class Monitor(Supervisor):
     """The demo supervisor plus decisions, diagnostics, arm speed and a camera relay."""
 
     def __init__(self, context: Context) -> None:
-        super().__init__(context, load_scene('fr3'))
+        super().__init__(context, load_scene(DEMO_SCENE))
         self.decisions: list[dict[str, object]] = []
         self.policy_status: list[tuple[float, int, str]] = []
         self.speed = 0.0
@@ -72,8 +73,8 @@ class Monitor(Supervisor):
 
 @pytest.fixture
 def graph(tmp_path: Path) -> Iterator[tuple[GraphSession, Monitor, GraphProcesses]]:
-    nodes = deploy_graph({'robot': 'sim', 'policy': str(MODEL), 'seed': '5000',
-                          'backend': 'onnxruntime'})
+    nodes = deploy_graph({'robot': 'sim', 'scene': DEMO_SCENE, 'policy': str(MODEL),
+                          'seed': '5000', 'backend': 'onnxruntime'})
     # The policy reads the scene camera through the monitor's relay (to freeze it).
     nodes = [dataclasses.replace(n, parameters={
         **n.parameters, 'camera_topics': 'scene_camera=/relay/scene_camera/image_raw'})

@@ -614,3 +614,28 @@ def test_control_rate_mismatch_names_both_rates() -> None:
     assert error.field == 'control_rate_hz'
     assert 'trained at 10 Hz' in str(error) and 'runs at 15 Hz' in str(error)
     check_rig(make_spec(), rig(control_rate_hz=10.0 + 1e-9))
+
+
+def test_a_proprio_gripper_width_round_trips_and_widens_the_input() -> None:
+    import dataclasses
+
+    from visuomotor.policy.spec import ProprioSpec
+
+    base = make_spec()
+    joints = base.proprio.joint_names
+    fingers = ('finger_a', 'finger_b')
+    spec = dataclasses.replace(base, proprio=ProprioSpec(
+        joints, Normalisation((0.0,) * (len(joints) + 1), (1.0,) * (len(joints) + 1)), fingers))
+    again = policy_spec_from_json(spec.to_json())
+    assert again == spec and again.proprio.dim == len(joints) + 1
+    assert again.input_shapes()['proprio'][-1] == len(joints) + 1
+    assert 'gripper width' in spec.describe()
+    cameras = {c: CameraStream(f'/{c}/image_raw') for c in spec.camera_names}
+    check_rig(spec, LiveRig(cameras, joints, spec.control_rate_hz, 'arm', fingers))
+    with pytest.raises(BundleMismatchError, match='proprio.gripper_joints'):
+        check_rig(spec, LiveRig(cameras, joints, spec.control_rate_hz, 'arm', ('other',)))
+    # Stats of the wrong length name the field.
+    broken = spec.to_dict()
+    broken['proprio']['mean'] = [0.0] * len(joints)
+    with pytest.raises(BundleError, match='proprio.mean'):
+        policy_spec_from_json(json.dumps(broken))

@@ -88,3 +88,22 @@ def test_a_result_from_before_a_clock_jump_is_discarded(spec):
     stale = ActionChunk(50.48, spec.control_period_s, np.zeros((spec.chunk_length, 7)))
     loop.on_chunk(stale, 0.12, StageTimes(1.0, 5.0, 0.1))
     assert loop.counters['chunks_discarded'] == 1 and loop.plan(0.12) is None
+
+
+def test_the_gripper_width_joins_the_proprio_when_the_model_reads_it(spec) -> None:
+    import dataclasses
+
+    from visuomotor.policy.spec import Normalisation, ProprioSpec
+
+    base = spec
+    joints = base.proprio.joint_names
+    n = len(joints) + 1
+    wider = dataclasses.replace(base, proprio=ProprioSpec(
+        joints, Normalisation((0.0,) * n, (1.0,) * n), ('finger_a', 'finger_b')))
+    loop = PolicyLoop(wider, SyncConfig(), SchedulerConfig(execute_steps=2))
+    names = [*joints, 'finger_a', 'finger_b']
+    assert loop.on_joint_state(1.0, names, [0.1] * len(joints) + [0.02, 0.03]) is None
+    newest = loop.sync.joints.samples[-1].value
+    assert newest.shape == (n,) and newest[-1] == pytest.approx(0.05)
+    reason = loop.on_joint_state(1.01, list(joints), [0.1] * len(joints))
+    assert reason is not None and 'finger_a' in reason

@@ -1127,13 +1127,18 @@ def test_a_new_command_publisher_after_arming_latches_a_fault_until_acknowledged
     assert rig.bridge.state is State.ARMED
 
 
-def test_command_sources_are_free_to_change_while_disarmed() -> None:
+def test_command_sources_are_fixed_by_the_first_command_after_arming() -> None:
     rig = Rig()
     for sources in ({'a'}, {'b'}, {'a', 'b'}):
         rig.bridge.on_command_sources(rig.t, frozenset(sources))
         assert rig.bridge.state is State.DISARMED
     rig.arm()
-    rig.bridge.on_command_sources(rig.t, frozenset({'a', 'b'}))
+    # A policy may start after arming (arm_on_start): not yet a fault.
+    rig.bridge.on_command_sources(rig.t, frozenset({'a', 'b', 'c'}))
     assert rig.bridge.state is State.HOLDING
-    rig.bridge.on_command_sources(rig.t, frozenset({'a'}))  # one left: nothing to fault
-    assert rig.bridge.state is State.HOLDING
+    rig.run(3, target=offsets(j7=0.1))
+    assert rig.bridge.state is State.ARMED
+    rig.bridge.on_command_sources(rig.t, frozenset({'a', 'b'}))  # one left: nothing to fault
+    assert rig.bridge.state is State.ARMED
+    rig.bridge.on_command_sources(rig.t, frozenset({'a', 'b', 'd'}))
+    assert rig.bridge.state is State.FAULT

@@ -136,6 +136,8 @@ class BridgeNode(Node):
                                    stamp_to_ns(msg.header.stamp) * 1e-9)
 
     def _on_command(self, msg: JointTrajectory) -> None:
+        # Sources first: a restarted policy's first command must meet the fault, not move.
+        self._update_command_sources()
         self.bridge.on_command(self._now(), trajectory_from_msg(msg))
         self._log_events()
 
@@ -160,11 +162,14 @@ class BridgeNode(Node):
             return response
         return serve
 
-    def _poll_command_sources(self) -> None:
+    def _update_command_sources(self) -> None:
         """Tell the core which publishers feed ~/command (a new one after arming faults)."""
         infos = self.get_publishers_info_by_topic(self._command_topic)
         self.bridge.on_command_sources(self._now(), frozenset(
             bytes(info.endpoint_gid).hex() for info in infos))
+
+    def _poll_command_sources(self) -> None:
+        self._update_command_sources()
         self._log_events()
         self._publish_state()
 

@@ -46,6 +46,7 @@ from visuomotor.ros.stamps import stamp_to_ns
 from visuomotor.sim.config import SceneConfig, load_scene
 from visuomotor.sim.task import placed
 from visuomotor.training.demo_policy import EVAL_SEEDS, NAME, Evaluation, evaluate
+from visuomotor.training.demos import DEMO_SCENE
 
 STAGES = ('preprocess_ms', 'inference_ms', 'postprocess_ms', 'observation_to_chunk_ms')
 
@@ -224,9 +225,9 @@ class _Video:
 
 
 def run_deploy_stage(out_dir: Path, seeds: Sequence[int] = EVAL_SEEDS, model: str = NAME,
-                     real_time_factor: float = 2.0, max_episode_s: float = 45.0,
+                     real_time_factor: float = 1.0, max_episode_s: float = 45.0,
                      hold_s: float = 1.0, report: Callable[[str], None] | None = None,
-                     ) -> DeployFigures:
+                     scene_name: str = DEMO_SCENE) -> DeployFigures:
     """Run the seeded episodes in-process and through the ROS graph (see the module doc)."""
     say = report or (lambda line: None)
     seeds = list(seeds)
@@ -237,15 +238,15 @@ def run_deploy_stage(out_dir: Path, seeds: Sequence[int] = EVAL_SEEDS, model: st
 
     bundle = load_bundle(resolve_model(model))
     say(f'  in-process reference (no ROS): {len(seeds)} episodes')
-    in_process = evaluate(bundle, seeds)
+    in_process = evaluate(bundle, seeds, scene=scene_name)
     say(f'    {sum(r.success for r in in_process.results)}/{len(seeds)} successful '
         f'({in_process.wall_s:.0f} s)')
-    nodes = deploy_graph({'robot': 'sim', 'policy': str(bundle.directory),
+    nodes = deploy_graph({'robot': 'sim', 'scene': scene_name, 'policy': str(bundle.directory),
                           'real_time_factor': str(real_time_factor), 'seed': str(seeds[0]),
                           'backend': 'onnxruntime,torch'})
     figures = DeployFigures(bundle.directory, [f'{n.name} ({n.executable})' for n in nodes],
                             in_process, real_time_factor=real_time_factor)
-    scene = load_scene('fr3')
+    scene = load_scene(scene_name)
     out_dir.mkdir(parents=True, exist_ok=True)
     context = Context()
     rclpy.init(context=context)
@@ -285,8 +286,10 @@ def _episode(session: GraphSession, video: _Video, seed: int, reset: bool, max_s
     wall = time.monotonic()
     if reset:
         if node.bridge_state.startswith('fault'):  # the episode ended in a fault: clear it
-            session.spin_until(lambda: session.call('acknowledge').success, 30.0,
-                               'the fault to be acknowledged')
+            for _ in range(50):
+                if session.call('acknowledge').success:
+                    break
+                session.wait_sim(0.2)  # the stop must finish first
         session.call('disarm')
         session.spin_until(lambda: node.bridge_state.startswith('disarmed'), 30.0,
                            'the bridge to disarm')
@@ -333,8 +336,8 @@ def latency_plot(latency: dict[str, list[float]], path: Path) -> Path:
     canvas = np.full((height, width, 3), 255, np.uint8)
     top = max((float(np.percentile(v, 99)) for v in latency.values() if v), default=1.0)
     scale = (width - left - 40) / max(top * 1.1, 1e-6)
-    cv2.putText(canvas, 'policy node latency per chunk (ms)', (10, 28),
-                cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(canvas, 'policy node latency per chunk (ms): red median, box p5-p95, line to '
+                'p99', (10, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
     for i, (stage, values) in enumerate(latency.items()):
         y = 60 + row * i + row // 2
         label = stage.removesuffix('_ms').replace('_', ' ')

@@ -154,10 +154,9 @@ def _robot_and_cell(args: Mapping[str, str]) -> tuple[str, bool, str, str]:
     if sim:
         from visuomotor.sim.config import load_scene
 
-        scene = args.get('scene', 'fr3')
-        robot = load_scene(scene).robot.name
-        cameras = cameras or f'twin_{scene}'
-        cell = cell or f'twin_{scene}'
+        robot = load_scene(args.get('scene', 'fr3')).robot.name
+        cameras = cameras or f'twin_{robot}'  # every twin scene of a robot has its cameras
+        cell = cell or f'twin_{robot}'
     for name, value in (('cameras', cameras), ('rig', cell)):
         if not value:
             raise VisuomotorError(f'{name}:= is required for robot:={robot} (the '

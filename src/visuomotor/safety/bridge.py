@@ -20,10 +20,10 @@ stop (G3); missing, stale, frozen or non-finite joint states stop the arm and la
 the bound for longer than its duration stops and faults (G8); faults latch (G10); the first
 command after arming or acknowledging equals the measured state (G4, G10).
 
-Command sources are fixed when the bridge is armed or a fault acknowledged: a publisher on the
-command topic that appears later (a restarted policy node, a second teleop) latches a fault, so
-a respawned policy never moves the arm before the operator acknowledges it. A source that goes
-away stops the arm through the watchdog like any stalled stream.
+Command sources are fixed by the first command accepted after arming or acknowledging: a
+publisher on the command topic that appears later (a restarted policy node, a second teleop)
+latches a fault, so a respawned policy never moves the arm before the operator acknowledges
+it. A source that goes away stops the arm through the watchdog like any stalled stream.
 
 This is not a certified safety function: a hardware E-stop and the robot's own safety
 configuration are required.
@@ -222,11 +222,8 @@ class SafetyBridge:
     def on_command_sources(self, now_s: float, sources: frozenset[str]) -> None:
         """The publishers on the command topic now (ids; the node polls the ROS graph)."""
         self._sources = sources
-        if self.state in (State.DISARMED, State.FAULT):
-            return
-        if self._accepted_sources is None:
-            self._accepted_sources = sources
-            return
+        if self.state in (State.DISARMED, State.FAULT) or self._accepted_sources is None:
+            return  # nothing accepted since arming: the sources are not fixed yet
         new = sources - self._accepted_sources
         if new:
             self._fault(now_s, f'{len(new)} new publisher(s) on the command topic since arming '
@@ -284,6 +281,8 @@ class SafetyBridge:
         self._chunk = chunk
         self._last_valid_s = now_s
         self.counters.add('commands_accepted')
+        if self._accepted_sources is None:
+            self._accepted_sources = self._sources
         if self.state is State.HOLDING:
             self._set_state(now_s, State.ARMED, 'executing commands')
         return ''
@@ -311,7 +310,7 @@ class SafetyBridge:
         if problem:
             return False, problem
         self._hold_measured(now_s, State.HOLDING, 'armed at the measured pose')
-        self._accepted_sources = self._sources
+        self._accepted_sources = None  # fixed by the first accepted command
         return True, self._status_line()
 
     def disarm(self, now_s: float) -> tuple[bool, str]:
@@ -355,7 +354,7 @@ class SafetyBridge:
             self._set_state(now_s, State.DISARMED, 'fault acknowledged; still disarmed')
             return True, 'disarmed'
         self._hold_measured(now_s, State.HOLDING, 'fault acknowledged; holding the measured pose')
-        self._accepted_sources = self._sources
+        self._accepted_sources = None
         return True, self._status_line()
 
     # -- the tick ---------------------------------------------------------------------------

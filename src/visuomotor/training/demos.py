@@ -36,6 +36,8 @@ from visuomotor.sim.task import PickPlaceTask
 from visuomotor.sim.twin import Twin
 
 TASK = 'pick up the cube and put it down on the green square'
+#: The twin scene of the bundled demo policy (config/sim/fr3_demo.yaml).
+DEMO_SCENE = 'fr3_demo'
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class DemoSettings:
         codec, pix_fmt: video encoding (full-resolution colour: the cube is a few pixels).
     """
 
-    scene: str = 'fr3'
+    scene: str = DEMO_SCENE
     rate_hz: float = 10.0
     speed_m_s: float = 0.08
     yaw_rate_rad_s: float = 0.25

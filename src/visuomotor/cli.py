@@ -85,11 +85,14 @@ def _train(args: argparse.Namespace) -> int:
     from visuomotor.training.config import TrainConfig
     from visuomotor.training.train import train
 
-    config = TrainConfig(head=args.head, encoder=args.encoder, history=args.history,
-                         chunk_length=args.chunk_length, crop=args.crop, steps=args.steps,
-                         batch_size=args.batch_size, learning_rate=args.learning_rate,
-                         loss=args.loss, seed=args.seed, threads=args.threads,
-                         device=args.device)
+    try:
+        config = TrainConfig(head=args.head, encoder=args.encoder, history=args.history,
+                             chunk_length=args.chunk_length, crop=args.crop, steps=args.steps,
+                             batch_size=args.batch_size, learning_rate=args.learning_rate,
+                             loss=args.loss, seed=args.seed, threads=args.threads,
+                             device=args.device)
+    except ValueError as exc:
+        raise VisuomotorError(f'train: {exc}') from None
     result = train(args.dataset, args.out, config, name=args.name)
     print(f'wrote {result.bundle.directory}')
     print(result.bundle.spec.describe())

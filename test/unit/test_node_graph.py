@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,24 @@ class _Recorded:
         self.args, self.kwargs = args, kwargs
 
 
+class _ParameterValue:
+    def __init__(self, value: object, value_type: type) -> None:
+        self.value, self.value_type = value, value_type
+
+
+def _plain(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as launch_ros hands them to the node (typed values unwrapped)."""
+    out = {}
+    for key, value in parameters.items():
+        if isinstance(value, _ParameterValue):
+            assert isinstance(value.value, value.value_type)
+            value = value.value
+        else:
+            assert not isinstance(value, str), f'{key}: a bare string would be parsed as YAML'
+        out[key] = value
+    return out
+
+
 class _LaunchConfiguration:
     def __init__(self, name: str) -> None:
         self.name = name
@@ -45,6 +64,7 @@ def fake_launch(monkeypatch: pytest.MonkeyPatch) -> None:
         'launch.substitutions': {'LaunchConfiguration': _LaunchConfiguration},
         'launch_ros': {},
         'launch_ros.actions': {'Node': _Recorded},
+        'launch_ros.parameter_descriptions': {'ParameterValue': _ParameterValue},
     }
     for name, members in modules.items():
         module = types.ModuleType(name)
@@ -74,7 +94,7 @@ def _launch_nodes(file: str, arguments: tuple[graph.LaunchArgument, ...],
 
 
 DEPLOY = {'robot': 'sim', 'policy': 'pick_place_fr3', 'real_time_factor': '2.0'}
-RECORD = {'robot': 'sim', 'dataset': '/tmp/demos', 'task': 'stack the cubes'}
+RECORD = {'robot': 'sim', 'dataset': '/tmp/demos', 'task': '1'}  # a task YAML reads as int
 
 
 @pytest.mark.parametrize(('file', 'build', 'arguments', 'values'), [
@@ -90,7 +110,7 @@ def test_launch_file_and_runner_start_the_same_nodes(
     assert [n.kwargs['name'] for n in launched] == [n.name for n in expected]
     assert all(n.kwargs['package'] == 'visuomotor' for n in launched)
     for node, spec in zip(launched, expected, strict=True):
-        assert node.kwargs['parameters'] == [dict(spec.parameters)]
+        assert [_plain(p) for p in node.kwargs['parameters']] == [dict(spec.parameters)]
         assert node.kwargs['remappings'] == list(spec.remappings)
         # The runner: same node name and parameters, run from the module of the executable.
         command = node_command(spec, write_params_file(spec, tmp_path))
@@ -136,6 +156,9 @@ def test_a_real_robot_graph_captures_cameras_and_needs_a_cell() -> None:
         graph.deploy_graph({'robot': 'fr3', 'policy': 'p', 'cameras': 'example_lab'})
     with pytest.raises(VisuomotorError, match=r'cameras:= is required'):
         graph.deploy_graph({'robot': 'fr3', 'policy': 'p'})
+    with pytest.raises(VisuomotorError, match=r'arm_on_start:=true is for the twin only'):
+        graph.deploy_graph({'robot': 'ur5e', 'policy': 'p', 'cameras': 'example_lab',
+                            'rig': 'twin_ur5e', 'arm_on_start': 'true'})
 
 
 @pytest.mark.parametrize(('args', 'message'), [
@@ -163,3 +186,28 @@ def test_launch_arguments_parse_like_ros2_launch() -> None:
         {'robot': 'sim', 'policy': 'a:=b'}
     with pytest.raises(ValueError, match='name:=value'):
         parse_launch_arguments(['robot=sim'])
+
+
+def test_the_runner_runs_stops_kills_and_restarts_node_processes(tmp_path: Path) -> None:
+    from visuomotor.ros.runner import GraphProcesses
+
+    sleeper = graph.NodeSpec('sim_node', 'sleeper', 'this_module_does_not_exist')
+    with GraphProcesses([sleeper], tmp_path, env={'PYTHONPATH': ''}) as processes:
+        processes.start()
+        processes.processes['sleeper'].wait(30)
+        assert processes.exited() == {'sleeper': 1}  # an unexpected exit is reported
+        assert 'No module named this_module_does_not_exist' in processes.log_tail('sleeper')
+    (tmp_path / 'idle_node.py').write_text('import time\ntime.sleep(120)\n')
+    fine = graph.NodeSpec('sim_node', 'fine', 'idle_node')  # runs until stopped
+    with GraphProcesses([fine], tmp_path, env={'PYTHONPATH': str(tmp_path)},
+                        domain_id=42) as processes:
+        processes.start()
+        assert processes.env['ROS_DOMAIN_ID'] == '42'
+        assert processes.env['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'LOCALHOST'
+        time.sleep(1.0)
+        assert processes.alive('fine') and processes.exited() == {}
+        processes.kill('fine')  # on purpose: not an unexpected exit
+        assert not processes.alive('fine') and processes.exited() == {}
+        processes.start('fine')
+        assert processes.alive('fine')
+    assert not processes.alive('fine')

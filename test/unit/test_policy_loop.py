@@ -105,5 +105,10 @@ def test_the_gripper_width_joins_the_proprio_when_the_model_reads_it(spec) -> No
     assert loop.on_joint_state(1.0, names, [0.1] * len(joints) + [0.02, 0.03]) is None
     newest = loop.sync.joints.samples[-1].value
     assert newest.shape == (n,) and newest[-1] == pytest.approx(0.05)
-    reason = loop.on_joint_state(1.01, list(joints), [0.1] * len(joints))
+    # A driver publishing the gripper separately: the arm's rows take its latest width.
+    assert loop.on_joint_state(1.01, ['finger_a', 'finger_b'], [0.01, 0.01]) is None
+    assert loop.on_joint_state(1.02, list(joints), [0.2] * len(joints)) is None
+    assert loop.sync.joints.samples[-1].value[-1] == pytest.approx(0.02)
+    fresh = PolicyLoop(wider, SyncConfig(), SchedulerConfig(execute_steps=2))
+    reason = fresh.on_joint_state(1.0, list(joints), [0.1] * len(joints))
     assert reason is not None and 'finger_a' in reason

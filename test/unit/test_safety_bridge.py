@@ -1098,47 +1098,55 @@ def test_a_hold_just_outside_the_envelope_moves_back_in_without_a_jump() -> None
 # -- command sources: a restarted policy needs an acknowledge ---------------------------------
 
 
-def test_a_new_command_publisher_after_arming_latches_a_fault_until_acknowledged() -> None:
-    rig = Rig()
-    rig.bridge.on_command_sources(rig.t, frozenset({'policy-1'}))
-    rig.arm()
-    rig.run(20, target=offsets(j7=0.3))
-    assert rig.bridge.state is State.ARMED
-    # The policy dies: its stream stops, the watchdog stops the arm, the bridge holds.
-    rig.bridge.on_command_sources(rig.t, frozenset())
-    for _ in range(120):
-        rig.step()
-    assert rig.bridge.state is State.HOLDING
-    # It comes back as a new publisher: a fault, and its commands move nothing.
-    rig.bridge.on_command_sources(rig.t, frozenset({'policy-2'}))
-    assert rig.bridge.state is State.FAULT
-    assert 'new publisher' in rig.bridge.fault_reason
+def _send_from(rig: Rig, source: str, target: np.ndarray) -> str:
     rig.k += 1
     rig.feed()
-    assert rig.send(offsets(j7=0.5)) == 'fault'
+    return rig.bridge.on_command(rig.t, command(rig.t, target, names=rig.names), source)
+
+
+def test_a_restarted_policy_moves_nothing_until_acknowledged() -> None:
+    rig = armed()
+    for _ in range(20):  # the policy streams; its first accepted command fixes the source
+        assert _send_from(rig, 'policy-1', offsets(j7=0.3)) == ''
+        rig.bridge.tick(rig.t)
+    assert rig.bridge.state is State.ARMED
+    for _ in range(120):  # it dies: the watchdog stops the arm, the bridge holds
+        rig.step()
+    assert rig.bridge.state is State.HOLDING
+    # Restarted: a new publisher. Its gripper width and its chunk both fault, neither moves.
+    assert rig.bridge.on_gripper(rig.t, 0.0, 'policy-2').width_m is None
+    assert rig.bridge.state is State.FAULT and 'publisher' in rig.bridge.fault_reason
+    assert _send_from(rig, 'policy-2', offsets(j7=0.5)) == 'fault'
     for _ in range(20):
         rig.step()
     ok, message = rig.bridge.acknowledge(rig.t)
     assert ok, message
-    rig.bridge.on_command_sources(rig.t, frozenset({'policy-2'}))  # now accepted
-    rig.k += 1
-    rig.feed()
-    assert rig.send(offsets(j7=0.5)) == ''
+    assert rig.bridge.on_gripper(rig.t, 0.02, 'policy-2').reason == 'before_command'
+    assert _send_from(rig, 'policy-2', offsets(j7=0.5)) == ''  # accepted from now on
     assert rig.bridge.state is State.ARMED
+    assert rig.bridge.on_gripper(rig.t, 0.02, 'policy-2').width_m == pytest.approx(0.02)
 
 
-def test_command_sources_are_fixed_by_the_first_command_after_arming() -> None:
+def test_a_second_command_source_faults_by_message_or_by_the_graph() -> None:
+    rig = armed()
+    rig.bridge.on_command_sources(rig.t, frozenset({'a', 'b'}))  # not fixed yet: no fault
+    assert _send_from(rig, 'a', offsets(j7=0.1)) == ''
+    rig.bridge.on_command_sources(rig.t, frozenset({'a'}))
+    assert rig.bridge.state is State.ARMED
+    assert _send_from(rig, 'b', offsets(j7=0.1)) == 'fault'
+    assert rig.bridge.state is State.FAULT
+    other = armed()
+    assert _send_from(other, 'a', offsets(j7=0.1)) == ''
+    other.bridge.on_command_sources(other.t, frozenset({'a', 'c'}))  # c appeared
+    assert other.bridge.state is State.FAULT
+
+
+def test_sources_are_free_to_change_while_disarmed_and_unchecked_without_ids() -> None:
     rig = Rig()
     for sources in ({'a'}, {'b'}, {'a', 'b'}):
         rig.bridge.on_command_sources(rig.t, frozenset(sources))
         assert rig.bridge.state is State.DISARMED
     rig.arm()
-    # A policy may start after arming (arm_on_start): not yet a fault.
-    rig.bridge.on_command_sources(rig.t, frozenset({'a', 'b', 'c'}))
-    assert rig.bridge.state is State.HOLDING
-    rig.run(3, target=offsets(j7=0.1))
+    rig.run(5, target=offsets(j7=0.1))  # commands without a publisher id (no RMW support)
+    rig.bridge.on_command_sources(rig.t, frozenset({'x', 'y'}))
     assert rig.bridge.state is State.ARMED
-    rig.bridge.on_command_sources(rig.t, frozenset({'a', 'b'}))  # one left: nothing to fault
-    assert rig.bridge.state is State.ARMED
-    rig.bridge.on_command_sources(rig.t, frozenset({'a', 'b', 'd'}))
-    assert rig.bridge.state is State.FAULT

@@ -68,6 +68,7 @@ class PolicyLoop:
         self.latency = LatencyStats()
         self._recent_ms: deque[float] = deque(maxlen=20)
         self._last_now: float | None = None
+        self._gripper_width: float | None = None
 
     def _synchronizer(self) -> Synchronizer:
         return Synchronizer(self.spec.camera_names, self.sync_config,
@@ -102,15 +103,25 @@ class PolicyLoop:
         """Measured joint positions (any order; the robot's joints must all be there)."""
         index = {n: i for i, n in enumerate(names)}
         proprio = self.spec.proprio
+        fingers = proprio.gripper_joints
+        if fingers and all(j in index for j in fingers):
+            # Drivers may publish the gripper on its own: keep its latest width for the arm's.
+            self._gripper_width = float(sum(positions[index[j]] for j in fingers))
+            if not all(j in index for j in proprio.joint_names):
+                return None
         try:
             values = [positions[index[j]] for j in proprio.joint_names]
-            if proprio.gripper_joints:
-                values.append(sum(positions[index[j]] for j in proprio.gripper_joints))
-            q = np.array(values, dtype=np.float64)
         except (KeyError, IndexError):
             self.counters['joint_states_refused'] += 1
-            wanted = [*proprio.joint_names, *proprio.gripper_joints]
-            return f'joint state lacks some of {wanted} (has {list(names)})'
+            return (f'joint state lacks some of {list(proprio.joint_names)} '
+                    f'(has {list(names)})')
+        if fingers:
+            if self._gripper_width is None:
+                self.counters['joint_states_refused'] += 1
+                return (f'no gripper width yet: the model reads {list(fingers)}, which no '
+                        'joint state has carried so far')
+            values.append(self._gripper_width)
+        q = np.array(values, dtype=np.float64)
         if not np.isfinite(q).all():
             self.counters['joint_states_refused'] += 1
             return 'joint state has non-finite positions'

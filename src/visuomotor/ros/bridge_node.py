@@ -31,6 +31,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
+from rclpy.subscription import MessageInfo
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, Float64MultiArray, String
 from std_srvs.srv import Trigger
@@ -109,6 +110,7 @@ class BridgeNode(Node):
         self._published_state: State | None = None
         self._next_diagnostics = 0.0
         self.create_timer(self.bridge.timing.control_period_s, self._tick)
+        # Fully qualified, as get_publishers_info_by_topic wants it.
         self._command_topic = self.resolve_topic_name('~/command')
         self.create_timer(0.1, self._poll_command_sources)
         self._publish_state()
@@ -135,14 +137,12 @@ class BridgeNode(Node):
         self.bridge.on_joint_state(self._now(), list(msg.name), list(msg.position),
                                    stamp_to_ns(msg.header.stamp) * 1e-9)
 
-    def _on_command(self, msg: JointTrajectory) -> None:
-        # Sources first: a restarted policy's first command must meet the fault, not move.
-        self._update_command_sources()
-        self.bridge.on_command(self._now(), trajectory_from_msg(msg))
+    def _on_command(self, msg: JointTrajectory, info: MessageInfo) -> None:
+        self.bridge.on_command(self._now(), trajectory_from_msg(msg), _publisher(info))
         self._log_events()
 
-    def _on_gripper(self, msg: Float64) -> None:
-        decision = self.bridge.on_gripper(self._now(), float(msg.data))
+    def _on_gripper(self, msg: Float64, info: MessageInfo) -> None:
+        decision = self.bridge.on_gripper(self._now(), float(msg.data), _publisher(info))
         if decision.width_m is not None:
             self.gripper_pub.publish(Float64MultiArray(data=[decision.width_m]))
         elif decision.reason in ('non_finite', 'not_armed'):
@@ -162,14 +162,11 @@ class BridgeNode(Node):
             return response
         return serve
 
-    def _update_command_sources(self) -> None:
+    def _poll_command_sources(self) -> None:
         """Tell the core which publishers feed ~/command (a new one after arming faults)."""
         infos = self.get_publishers_info_by_topic(self._command_topic)
         self.bridge.on_command_sources(self._now(), frozenset(
             bytes(info.endpoint_gid).hex() for info in infos))
-
-    def _poll_command_sources(self) -> None:
-        self._update_command_sources()
         self._log_events()
         self._publish_state()
 
@@ -256,3 +253,10 @@ def main(args: list[str] | None = None) -> int:
 
 if __name__ == '__main__':
     sys.exit(main())
+
+
+def _publisher(info: MessageInfo) -> str | None:
+    """The sending publisher's id (as the graph lists it), where the RMW reports one."""
+    gid = info.get('publisher_gid')
+    data = gid.get('data') if isinstance(gid, dict) else None
+    return bytes(data).hex() if data else None

@@ -192,8 +192,8 @@ def run_demo(out_dir: Path, report: Callable[[str], None], episodes: int = 20) -
     report('stage 2: the MuJoCo twin over ROS 2 (simulated time), scripted expert via '
            'JointTrajectory')
     from visuomotor.ros.demo_twin import run_twin_stage
-    episodes = [('fr3', 0), ('fr3', 1), ('ur5e', 0)]
-    figures, files = run_twin_stage(out_dir, episodes)
+    twin_episodes = [('fr3', 0), ('fr3', 1), ('ur5e', 0)]
+    figures, files = run_twin_stage(out_dir, twin_episodes)
     for f in figures:
         report(f'  {f.scene} seed {f.seed}: {"success" if f.success else "FAILED"} after '
                f'{f.sim_s:.1f} s simulated in {f.wall_s:.1f} s wall '

@@ -41,7 +41,7 @@ from visuomotor.policy.bundle import load_bundle
 from visuomotor.recording.video import VideoEncoder, VideoSettings
 from visuomotor.ros.graph import deploy_graph
 from visuomotor.ros.image_conversion import image_to_numpy
-from visuomotor.ros.runner import GraphProcesses
+from visuomotor.ros.runner import GraphProcesses, private_domain_id
 from visuomotor.ros.stamps import stamp_to_ns
 from visuomotor.sim.config import SceneConfig, load_scene
 from visuomotor.sim.task import placed
@@ -248,9 +248,12 @@ def run_deploy_stage(out_dir: Path, seeds: Sequence[int] = EVAL_SEEDS, model: st
                             in_process, real_time_factor=real_time_factor)
     scene = load_scene(scene_name)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # A private domain on this host only: the twin's bridge publishes to the same controller
+    # topics as a real arm's, so the demo must never share a graph with a robot.
+    domain = private_domain_id()
     context = Context()
-    rclpy.init(context=context)
-    graph = GraphProcesses(nodes, out_dir / 'deploy_logs')
+    rclpy.init(context=context, domain_id=domain)
+    graph = GraphProcesses(nodes, out_dir / 'deploy_logs', domain_id=domain)
     supervisor = Supervisor(context, scene)
     video = _Video(out_dir / 'deploy_rollouts.mp4', scene)
     supervisor.on_scene_frame = lambda stamp: video.add(stamp, supervisor.frames)
@@ -287,17 +290,25 @@ def _episode(session: GraphSession, video: _Video, seed: int, reset: bool, max_s
     if reset:
         if node.bridge_state.startswith('fault'):  # the episode ended in a fault: clear it
             for _ in range(50):
-                if session.call('acknowledge').success:
+                answer = session.call('acknowledge')
+                if answer.success:
                     break
                 session.wait_sim(0.2)  # the stop must finish first
-        session.call('disarm')
+            else:
+                raise VisuomotorError('the safety bridge refused to acknowledge: '
+                                      f'{answer.message}')
+        answer = session.call('disarm')
+        if not answer.success:
+            raise VisuomotorError(f'the safety bridge refused to disarm: {answer.message}')
         session.spin_until(lambda: node.bridge_state.startswith('disarmed'), 30.0,
                            'the bridge to disarm')
+        before = node.now()
         answer = session.call('reset')
         if f'seed {seed}' not in answer.message:
             raise VisuomotorError(f'/sim/reset answered {answer.message!r}, expected seed {seed}')
-        session.spin_until(lambda: node.now() < 1.0 and node.joint_stamp < 1.0, 30.0,
-                           'the twin to restart')
+        node.object_xyz = node.target_xy = None  # the poses of the new episode only
+        session.spin_until(lambda: node.now() < before - 0.5 and node.joint_stamp < before - 0.5
+                           and node.object_xyz is not None, 30.0, 'the twin to restart')
     # The policy must be acting on the new episode before the arm moves.
     session.spin_until(lambda: bool(node.latency) and node.latency[-1]['stamp_s'] < node.now()
                        and node.latency[-1]['stamp_s'] > 0.2, 60.0, 'a chunk for this episode')

@@ -197,13 +197,18 @@ def deploy_graph(args: Mapping[str, str]) -> list[NodeSpec]:
     if not values['policy']:
         raise VisuomotorError('policy:= is required: a bundle directory or a name under '
                               'models/ (e.g. policy:=pick_place_fr3)')
+    arm_on_start = _flag(values['arm_on_start'], 'arm_on_start')
+    if arm_on_start and not sim:
+        raise VisuomotorError(f'arm_on_start:=true is for the twin only; on robot:={robot} arm '
+                              'with `ros2 service call /safety_bridge/arm std_srvs/srv/Trigger` '
+                              'once the cell is clear')
     nodes = _sim_and_capture(values, sim, cameras)
     nodes.append(NodeSpec('policy_node', 'policy', 'visuomotor.ros.policy_node', {
         'model': values['policy'], 'robot': robot, 'backend': values['backend'],
         'use_sim_time': sim}))
     nodes.append(NodeSpec('safety_bridge', 'safety_bridge', 'visuomotor.ros.bridge_node', {
         'robot': robot, 'tier': values['tier'], 'workspace': cell,
-        'arm_on_start': _flag(values['arm_on_start'], 'arm_on_start'),
+        'arm_on_start': arm_on_start,
         'use_sim_time': sim}))
     for node in nodes:
         check_parameters(node)

@@ -20,10 +20,11 @@ stop (G3); missing, stale, frozen or non-finite joint states stop the arm and la
 the bound for longer than its duration stops and faults (G8); faults latch (G10); the first
 command after arming or acknowledging equals the measured state (G4, G10).
 
-Command sources are fixed by the first command accepted after arming or acknowledging: a
-publisher on the command topic that appears later (a restarted policy node, a second teleop)
-latches a fault, so a respawned policy never moves the arm before the operator acknowledges
-it. A source that goes away stops the arm through the watchdog like any stalled stream.
+Command sources are fixed by the first command accepted after arming or acknowledging (its
+publisher, from the message's publisher id): a command or gripper width from another
+publisher, or another publisher appearing on the command topic, latches a fault, so a
+respawned policy never moves the arm or the gripper before the operator acknowledges it. A
+source that goes away stops the arm through the watchdog like any stalled stream.
 
 This is not a certified safety function: a hardware E-stop and the robot's own safety
 configuration are required.
@@ -220,20 +221,38 @@ class SafetyBridge:
         self._measured = _Measured(q, now_s, stamp_s)
 
     def on_command_sources(self, now_s: float, sources: frozenset[str]) -> None:
-        """The publishers on the command topic now (ids; the node polls the ROS graph)."""
+        """The publishers on the command topic now (ids; the node polls the ROS graph).
+
+        Once the sources are fixed (the first accepted command after arming or acknowledging),
+        any other publisher appearing latches a fault: a second command source must never
+        mix its commands into the stream unnoticed.
+        """
         self._sources = sources
         if self.state in (State.DISARMED, State.FAULT) or self._accepted_sources is None:
             return  # nothing accepted since arming: the sources are not fixed yet
         new = sources - self._accepted_sources
         if new:
-            self._fault(now_s, f'{len(new)} new publisher(s) on the command topic since arming '
-                        '(a restarted policy node or a second command source): check which, '
-                        'then acknowledge to accept them')
-        else:
-            self._accepted_sources = sources  # one left: its stream stops, the watchdog acts
+            self._source_fault(now_s, f'{len(new)} new publisher(s) on the command topic')
 
-    def on_command(self, now_s: float, command: JointTrajectoryCommand) -> str:
-        """A joint command (policy chunk or teleop target).
+    def _source_fault(self, now_s: float, what: str) -> None:
+        self._fault(now_s, f'{what} since the commands were accepted (a restarted policy node '
+                    'or a second command source): check which, then acknowledge to accept it')
+
+    def _source_rejected(self, now_s: float, source: str | None, what: str) -> bool:
+        """Whether a command from `source` breaks the fixed sources (then it faults)."""
+        if source is None or self._accepted_sources is None or \
+                source in self._accepted_sources:
+            return False
+        self.counters.add('rejected_unknown_source')
+        self._source_fault(now_s, f'{what} from a publisher not commanding before')
+        return True
+
+    def on_command(self, now_s: float, command: JointTrajectoryCommand,
+                   source: str | None = None) -> str:
+        """A joint command (policy chunk or teleop target) from publisher `source`.
+
+        The first command accepted after arming or acknowledging fixes the command sources
+        (its publisher); one from another publisher then latches a fault.
 
         Returns:
             '' if accepted, else the reason it was dropped or rejected.
@@ -278,21 +297,34 @@ class SafetyBridge:
         if self.state is State.HOLDING and chunk.stamp_s < self._resume_after_s:
             self.counters.add('dropped_before_resume')
             return 'before_resume'
+        if self._source_rejected(now_s, source, 'a command'):
+            return 'fault'
         self._chunk = chunk
         self._last_valid_s = now_s
         self.counters.add('commands_accepted')
-        if self._accepted_sources is None:
-            self._accepted_sources = self._sources
+        if self._accepted_sources is None and source is not None:
+            self._accepted_sources = frozenset({source})
         if self.state is State.HOLDING:
             self._set_state(now_s, State.ARMED, 'executing commands')
         return ''
 
-    def on_gripper(self, now_s: float, width_m: float) -> GripperDecision:
-        """A gripper opening-width command; sent only while armed or holding."""
+    def on_gripper(self, now_s: float, width_m: float,
+                   source: str | None = None) -> GripperDecision:
+        """A gripper opening-width command; sent only while armed or holding.
+
+        With a publisher id (`source`), only the publisher whose arm commands were accepted
+        moves the gripper: before that first command widths are dropped, and a width from
+        another publisher latches a fault like such an arm command.
+        """
         if self.state not in (State.ARMED, State.HOLDING):
             # Dropped before the gate sees it: its history only holds widths actually sent.
             self.counters.add('gripper_dropped_not_armed')
             return GripperDecision(None, 'not_armed')
+        if source is not None and self._accepted_sources is None:
+            self.counters.add('gripper_dropped_before_command')
+            return GripperDecision(None, 'before_command')
+        if self._source_rejected(now_s, source, 'a gripper width'):
+            return GripperDecision(None, 'fault')
         decision = self.gripper.check(now_s, width_m)
         if decision.reason:
             self.counters.add(f'gripper_{decision.reason}')

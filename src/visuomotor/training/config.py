@@ -44,3 +44,13 @@ class TrainConfig:
     threads: int = 0
     device: str = 'cpu'
     head_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ('history', 'chunk_length', 'steps', 'batch_size'):
+            if getattr(self, name) < 1:
+                raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}')
+        for name in ('crop', 'warmup_steps', 'holdout_episodes', 'threads'):
+            if getattr(self, name) < 0:
+                raise ValueError(f'{name} must be >= 0, got {getattr(self, name)}')
+        if not self.learning_rate > 0:
+            raise ValueError(f'learning_rate must be > 0, got {self.learning_rate}')

@@ -88,11 +88,11 @@ def model_card(bundle: PolicyBundle, demos: DemoReport | None, trained: TrainRes
         'square, from the scene and wrist cameras (96x96 rgb8) and the joint positions and '
         'gripper width. Reproduce it with `make train-demo`.', '',
         '## Training data', '',
-        f'- {trained.episodes + config.holdout_episodes} scripted-expert episodes on the twin '
+        f'- {trained.episodes + trained.holdout_episodes} scripted-expert episodes on the twin '
         f'(task seeds {DEMO_SEEDS.start}-{DEMO_SEEDS.stop - 1}), recorded through the '
         'recorder into a LeRobot v3 dataset (h264 yuv444p video, 10 rows/s): '
         f'{trained.rows} training rows from {trained.episodes} episodes, '
-        f'{config.holdout_episodes} episodes held out.',
+        f'{trained.holdout_episodes} episodes held out.',
         f'- The expert moves at {demo_settings.speed_m_s} m/s and turns at '
         f"{demo_settings.yaw_rate_rad_s} rad/s, within the safety bridge's commissioning "
         'tier, so deployment is not slowed by the limiter.',
@@ -107,9 +107,11 @@ def model_card(bundle: PolicyBundle, demos: DemoReport | None, trained: TrainRes
               f'- Head: {config.head} (ACT-style decoder: one query per chunk step attends to '
               'feature-point and proprio tokens); encoders: one Levine et al. conv + spatial '
               'softmax per camera (32 feature points each).',
-              '- Train-time random crop 88x88 of the 96x96 frames (centred at deployment), '
-              "through the shared preprocessing's torch twin; proprio and actions "
-              "normalised with the training rows' statistics (in the spec).",
+              (f'- Train-time random crop {config.crop}x{config.crop} of the frames (centred '
+               'at deployment)' if config.crop else '- Whole 96x96 frames, no random crop (a '
+               'crop shift of a few pixels moves the 4.5 cm cube by centimetres in the fixed '
+               'scene camera)') + ", through the shared preprocessing's torch twin; proprio "
+              "and actions normalised with the training rows' statistics (in the spec).",
               f'- {config.steps} AdamW steps of {config.batch_size}, learning rate '
               f'{config.learning_rate:g} (warm-up, cosine), {config.loss.upper()} loss, '
               f'seed {config.seed}.',

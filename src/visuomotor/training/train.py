@@ -54,6 +54,7 @@ class TrainResult:
     episodes: int
     wall_s: float
     config: TrainConfig
+    holdout_episodes: int = 0
 
 
 def _robot(names: Sequence[str], robot_type: str) -> tuple[RobotDescription, bool]:
@@ -201,6 +202,7 @@ def train(dataset: str | Path, out: str | Path, config: TrainConfig | None = Non
     train_curve: list[tuple[int, float]] = []
     held_curve: list[tuple[int, float]] = []
     progress = _progress(config.steps)
+    every = max(1, min(100, config.steps // 10))  # loss points on the curve
     running: list[float] = []
     for step in range(config.steps):
         model.train()
@@ -214,25 +216,20 @@ def train(dataset: str | Path, out: str | Path, config: TrainConfig | None = Non
         optimiser.step()
         running.append(float(loss.detach()))
         last = step + 1 == config.steps
-        if (step + 1) % 100 == 0 or last:
+        if (step + 1) % every == 0 or last:
             train_curve.append((step + 1, float(np.mean(running))))
             running = []
             note = f'loss {train_curve[-1][1]:.4f}'
-            if held_batches is not None and ((step + 1) % 500 == 0 or last):
+            if held_batches is not None and ((step + 1) % (5 * every) == 0 or last):
                 held_curve.append((step + 1, _evaluate(model, spec, held_batches, config,
                                                        generator)))
                 note += f', held-out {held_curve[-1][1]:.4f}'
             progress(step + 1, note)
     progress.finish()
     log(f'trained in {time.perf_counter() - start:.0f} s')
-    card_lines = [f'- training rows: {len(data)} from {len(train_episodes)} episodes',
-                  f'- final training loss ({config.loss if spec.scheduler is None else "mse"}):'
-                  f' {train_curve[-1][1]:.4f}']
-    if held_curve:
-        card_lines.append(f'- held-out loss ({holdout} episodes): {held_curve[-1][1]:.4f}')
     bundle = export_bundle(model, spec, out, seed=config.seed)
     return TrainResult(bundle, train_curve, held_curve, len(data), len(train_episodes),
-                       time.perf_counter() - start, config)
+                       time.perf_counter() - start, config, holdout)
 
 
 def _evaluate(model: torch.nn.Module, spec: PolicySpec, batches: _Batches,

@@ -1108,23 +1108,25 @@ def test_a_restarted_policy_moves_nothing_until_acknowledged() -> None:
     rig = armed()
     for _ in range(20):  # the policy streams; its first accepted command fixes the source
         assert _send_from(rig, 'policy-1', offsets(j7=0.3)) == ''
+        rig.bridge.on_gripper(rig.t, 0.08, 'gripper-1')  # its gripper publisher likewise
         rig.bridge.tick(rig.t)
     assert rig.bridge.state is State.ARMED
     for _ in range(120):  # it dies: the watchdog stops the arm, the bridge holds
         rig.step()
     assert rig.bridge.state is State.HOLDING
     # Restarted: a new publisher. Its gripper width and its chunk both fault, neither moves.
-    assert rig.bridge.on_gripper(rig.t, 0.0, 'policy-2').width_m is None
+    assert rig.bridge.on_gripper(rig.t, 0.0, 'gripper-2').width_m is None
     assert rig.bridge.state is State.FAULT and 'publisher' in rig.bridge.fault_reason
     assert _send_from(rig, 'policy-2', offsets(j7=0.5)) == 'fault'
     for _ in range(20):
         rig.step()
     ok, message = rig.bridge.acknowledge(rig.t)
     assert ok, message
-    assert rig.bridge.on_gripper(rig.t, 0.02, 'policy-2').reason == 'before_command'
+    assert rig.bridge.on_gripper(rig.t, 0.02, 'gripper-2').reason == 'before_command'
     assert _send_from(rig, 'policy-2', offsets(j7=0.5)) == ''  # accepted from now on
     assert rig.bridge.state is State.ARMED
-    assert rig.bridge.on_gripper(rig.t, 0.02, 'policy-2').width_m == pytest.approx(0.02)
+    assert rig.bridge.on_gripper(rig.t, 0.02, 'gripper-2').width_m == pytest.approx(0.02)
+    assert rig.bridge.on_gripper(rig.t + 0.5, 0.03, 'gripper-3').reason == 'fault'
 
 
 def test_a_second_command_source_faults_by_message_or_by_the_graph() -> None:

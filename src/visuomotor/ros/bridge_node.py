@@ -247,16 +247,17 @@ class BridgeNode(Node):
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> int:
-    """Entry point of the `safety_bridge` executable."""
-    return run_node('safety_bridge', BridgeNode, args)
-
-if __name__ == '__main__':
-    sys.exit(main())
-
-
 def _publisher(info: MessageInfo) -> str | None:
     """The sending publisher's id (as the graph lists it), where the RMW reports one."""
     gid = info.get('publisher_gid')
     data = gid.get('data') if isinstance(gid, dict) else None
     return bytes(data).hex() if data else None
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of the `safety_bridge` executable."""
+    return run_node('safety_bridge', BridgeNode, args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -191,6 +191,7 @@ class SafetyBridge:
         self._last_tick_s: float | None = None
         self._sources: frozenset[str] | None = None
         self._accepted_sources: frozenset[str] | None = None
+        self._accepted_gripper: frozenset[str] | None = None
 
     # -- inputs -----------------------------------------------------------------------------
 
@@ -232,19 +233,20 @@ class SafetyBridge:
             return  # nothing accepted since arming: the sources are not fixed yet
         new = sources - self._accepted_sources
         if new:
-            self._source_fault(now_s, f'{len(new)} new publisher(s) on the command topic')
+            self._source_fault(now_s, f'{len(new)} new publisher(s) appeared on the command '
+                               'topic after the first accepted command')
 
     def _source_fault(self, now_s: float, what: str) -> None:
-        self._fault(now_s, f'{what} since the commands were accepted (a restarted policy node '
-                    'or a second command source): check which, then acknowledge to accept it')
+        self._fault(now_s, f'{what} (a restarted policy node or a second command source): '
+                    'check which, then acknowledge to accept it')
 
-    def _source_rejected(self, now_s: float, source: str | None, what: str) -> bool:
-        """Whether a command from `source` breaks the fixed sources (then it faults)."""
-        if source is None or self._accepted_sources is None or \
-                source in self._accepted_sources:
+    def _source_rejected(self, now_s: float, source: str | None,
+                         accepted: frozenset[str] | None, what: str) -> bool:
+        """Whether a message from `source` breaks the fixed sources (then it faults)."""
+        if source is None or accepted is None or source in accepted:
             return False
         self.counters.add('rejected_unknown_source')
-        self._source_fault(now_s, f'{what} from a publisher not commanding before')
+        self._source_fault(now_s, f'{what} from another publisher than the first accepted one')
         return True
 
     def on_command(self, now_s: float, command: JointTrajectoryCommand,
@@ -297,7 +299,7 @@ class SafetyBridge:
         if self.state is State.HOLDING and chunk.stamp_s < self._resume_after_s:
             self.counters.add('dropped_before_resume')
             return 'before_resume'
-        if self._source_rejected(now_s, source, 'a command'):
+        if self._source_rejected(now_s, source, self._accepted_sources, 'a command'):
             return 'fault'
         self._chunk = chunk
         self._last_valid_s = now_s
@@ -323,8 +325,10 @@ class SafetyBridge:
         if source is not None and self._accepted_sources is None:
             self.counters.add('gripper_dropped_before_command')
             return GripperDecision(None, 'before_command')
-        if self._source_rejected(now_s, source, 'a gripper width'):
+        if self._source_rejected(now_s, source, self._accepted_gripper, 'a gripper width'):
             return GripperDecision(None, 'fault')
+        if source is not None and self._accepted_gripper is None:
+            self._accepted_gripper = frozenset({source})  # its first width after the arm's
         decision = self.gripper.check(now_s, width_m)
         if decision.reason:
             self.counters.add(f'gripper_{decision.reason}')
@@ -342,7 +346,7 @@ class SafetyBridge:
         if problem:
             return False, problem
         self._hold_measured(now_s, State.HOLDING, 'armed at the measured pose')
-        self._accepted_sources = None  # fixed by the first accepted command
+        self._accepted_sources = self._accepted_gripper = None  # fixed by the first ones
         return True, self._status_line()
 
     def disarm(self, now_s: float) -> tuple[bool, str]:
@@ -386,7 +390,7 @@ class SafetyBridge:
             self._set_state(now_s, State.DISARMED, 'fault acknowledged; still disarmed')
             return True, 'disarmed'
         self._hold_measured(now_s, State.HOLDING, 'fault acknowledged; holding the measured pose')
-        self._accepted_sources = None
+        self._accepted_sources = self._accepted_gripper = None
         return True, self._status_line()
 
     # -- the tick ---------------------------------------------------------------------------

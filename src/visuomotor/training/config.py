@@ -21,6 +21,9 @@ class TrainConfig:
         steps, batch_size, learning_rate, weight_decay, warmup_steps: the optimisation
             (AdamW, linear warm-up then cosine decay).
         loss: `l1` or `l2` (single-pass heads).
+        proprio_noise: train-time Gaussian noise on the normalised arm joint positions (std):
+            without it a policy can follow the mean trajectory from proprio alone and never
+            learn to look (the copycat shortcut); the gripper width is left exact.
         holdout_episodes: episodes kept out of training to report a validation loss.
         seed: all randomness (sampling, crops, initialisation).
         threads: torch CPU threads (0: torch's default).
@@ -39,6 +42,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 200
     loss: str = 'l1'
+    proprio_noise: float = 0.0
     holdout_episodes: int = 4
     seed: int = 0
     threads: int = 0
@@ -49,7 +53,7 @@ class TrainConfig:
         for name in ('history', 'chunk_length', 'steps', 'batch_size'):
             if getattr(self, name) < 1:
                 raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}')
-        for name in ('crop', 'warmup_steps', 'holdout_episodes', 'threads'):
+        for name in ('crop', 'warmup_steps', 'holdout_episodes', 'threads', 'proprio_noise'):
             if getattr(self, name) < 0:
                 raise ValueError(f'{name} must be >= 0, got {getattr(self, name)}')
         if not self.learning_rate > 0:

@@ -37,7 +37,8 @@ EVAL_SEEDS = tuple(range(5000, 5020))
 #: No random crop: with the fixed scene camera a 4-pixel shift moves the 4.5 cm cube by 5 cm,
 #: more than the grasp allows (a policy trained with 88/96 crops missed every grasp by 3-5 cm).
 CONFIG = TrainConfig(head='chunk_transformer', encoder='levine', history=1, chunk_length=16,
-                     crop=0, steps=3500, batch_size=64, learning_rate=3e-4, threads=2)
+                     crop=0, steps=3500, batch_size=64, learning_rate=3e-4, threads=2,
+                     proprio_noise=0.4)
 
 
 @dataclass(frozen=True)

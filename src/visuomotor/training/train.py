@@ -106,8 +106,9 @@ class _Batches:
     """Turns row indices into network inputs and targets (preprocessed, normalised)."""
 
     def __init__(self, data: DemoData, spec: PolicySpec, device: torch.device,
-                 generator: torch.Generator) -> None:
+                 generator: torch.Generator, proprio_noise: float = 0.0) -> None:
         self.data, self.spec, self.device, self.generator = data, spec, device, generator
+        self.proprio_noise = proprio_noise
         self.pre = {c.name: TorchPreprocessor(c.preprocess, device=device) for c in spec.cameras}
         self.proprio = Normaliser(np.array(spec.proprio.stats.mean),
                                   np.array(spec.proprio.stats.std))
@@ -124,7 +125,12 @@ class _Batches:
             images = self.pre[camera](raw.reshape(b * t, *raw.shape[2:]), train=train,
                                       generator=self.generator)
             inputs.append(images.reshape(b, t, *images.shape[1:]))
-        inputs.append(torch.from_numpy(self.proprio(state)).to(self.device))
+        proprio = torch.from_numpy(self.proprio(state))
+        if train and self.proprio_noise > 0:
+            arm = len(self.spec.proprio.joint_names)
+            noise = torch.randn(proprio[..., :arm].shape, generator=self.generator)
+            proprio[..., :arm] += self.proprio_noise * noise
+        inputs.append(proprio.to(self.device))
         return inputs, torch.from_numpy(self.action(action)).to(self.device)
 
 
@@ -194,7 +200,7 @@ def train(dataset: str | Path, out: str | Path, config: TrainConfig | None = Non
                                   weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    batches = _Batches(data, spec, device, generator)
+    batches = _Batches(data, spec, device, generator, config.proprio_noise)
     held_batches = _Batches(held, spec, device, generator) if held is not None else None
     log(f'{len(data)} training rows from {len(train_episodes)} episodes; '
         f'{sum(p.numel() for p in model.parameters()):,} parameters; {config.steps} steps of '

@@ -8,8 +8,8 @@ hand to launch_ros is compared with what the runner starts.
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
-import time
 import types
 from pathlib import Path
 from typing import Any
@@ -204,7 +204,8 @@ def test_the_runner_runs_stops_kills_and_restarts_node_processes(tmp_path: Path)
         processes.start()
         assert processes.env['ROS_DOMAIN_ID'] == '42'
         assert processes.env['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'LOCALHOST'
-        time.sleep(1.0)
+        with pytest.raises(subprocess.TimeoutExpired):  # still running a second later
+            processes.processes['fine'].wait(1.0)
         assert processes.alive('fine') and processes.exited() == {}
         processes.kill('fine')  # on purpose: not an unexpected exit
         assert not processes.alive('fine') and processes.exited() == {}

@@ -15,6 +15,7 @@ latency plot.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -132,8 +133,6 @@ class Supervisor(Node):
         self.joint_stamp = stamp_to_ns(msg.header.stamp) * 1e-9
 
     def _on_latency(self, msg: String) -> None:
-        import json
-
         self.latency.append(json.loads(msg.data))
 
     def _on_state(self, msg: String) -> None:

@@ -182,17 +182,23 @@ def _sim_and_capture(args: Mapping[str, str], sim: bool, cameras: str) -> list[N
     return nodes
 
 
+def _with_defaults(args: Mapping[str, str], arguments: tuple[LaunchArgument, ...],
+                   graph: str) -> dict[str, str]:
+    """Every argument's value (defaults filled in); unknown names are refused."""
+    names = [a.name for a in arguments]
+    unknown = sorted(set(args) - set(names))
+    if unknown:
+        raise VisuomotorError(f'unknown launch arguments {unknown}; {graph} takes {names}')
+    return {a.name: a.default for a in arguments} | dict(args)
+
+
 def deploy_graph(args: Mapping[str, str]) -> list[NodeSpec]:
     """The deployment graph: (twin or capture) + policy + safety bridge.
 
     Args:
         args: launch argument values by name (DEPLOY_ARGUMENTS; missing ones take defaults).
     """
-    values = {a.name: a.default for a in DEPLOY_ARGUMENTS} | dict(args)
-    unknown = sorted(set(values) - {a.name for a in DEPLOY_ARGUMENTS})
-    if unknown:
-        raise VisuomotorError(f'unknown launch arguments {unknown}; deploy takes '
-                              f'{[a.name for a in DEPLOY_ARGUMENTS]}')
+    values = _with_defaults(args, DEPLOY_ARGUMENTS, 'deploy')
     robot, sim, cameras, cell = _robot_and_cell(values)
     if not values['policy']:
         raise VisuomotorError('policy:= is required: a bundle directory or a name under '
@@ -220,11 +226,7 @@ def record_graph(args: Mapping[str, str]) -> list[NodeSpec]:
 
     The teleoperation node joins it with the Quest teleoperation part of the stack.
     """
-    values = {a.name: a.default for a in RECORD_ARGUMENTS} | dict(args)
-    unknown = sorted(set(values) - {a.name for a in RECORD_ARGUMENTS})
-    if unknown:
-        raise VisuomotorError(f'unknown launch arguments {unknown}; record takes '
-                              f'{[a.name for a in RECORD_ARGUMENTS]}')
+    values = _with_defaults(args, RECORD_ARGUMENTS, 'record')
     robot, sim, cameras, cell = _robot_and_cell(values)
     if not values['dataset']:
         raise VisuomotorError('dataset:= is required: where episodes are recorded')

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from visuomotor.cameras.sync import SyncConfig
 from visuomotor.policy.chunking import Plan, SchedulerConfig
 from visuomotor.policy.loop import PolicyLoop
+from visuomotor.policy.node_schema import POLICY_NODE_PARAMS, scheduler_config, sync_config
 from visuomotor.policy.runtime import PolicyRuntime
 from visuomotor.sim.camera_noise import CameraNoise
 from visuomotor.sim.joint_trajectory import JointTrajectoryCommand
@@ -37,9 +38,8 @@ class RolloutSettings:
     max_duration_s: float = 45.0
     hold_s: float = 1.0
     camera_noise_std: float = 2.0
-    scheduler: SchedulerConfig = field(default_factory=lambda: SchedulerConfig(
-        execute_steps=8, max_age_s=1.6))
-    sync: SyncConfig = field(default_factory=SyncConfig)
+    scheduler: SchedulerConfig | None = None  # None: the policy node's defaults
+    sync: SyncConfig | None = None  # None: the policy node's defaults
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,10 @@ def rollout(twin: Twin, task: PickPlaceTask, runtime: PolicyRuntime, seed: int,
     """
     task.apply(twin, task.sample(seed))
     spec = runtime.spec
-    loop = PolicyLoop(spec, settings.sync, settings.scheduler)
+    defaults = {p.name: p.default for p in POLICY_NODE_PARAMS}  # as the ROS graph runs it
+    loop = PolicyLoop(spec, settings.sync or sync_config(defaults),
+                      settings.scheduler or scheduler_config(defaults, spec.chunk_length,
+                                                             spec.control_period_s))
     noise = CameraNoise(settings.camera_noise_std, seed + 7919)
     stepper = Stepper(twin, tick_s=0.004, joint_state_rate_hz=100.0)
     controller = twin.controller

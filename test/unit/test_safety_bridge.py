@@ -20,6 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from visuomotor.safety.bridge import BridgeTiming, Decision, SafetyBridge, Setpoint, State
+from visuomotor.safety.gripper import GripperGate
 from visuomotor.safety.profile import SafetyProfile, load_safety_profile
 from visuomotor.safety.workspace import WorkspaceBox, load_workspace
 from visuomotor.sim.joint_trajectory import JointTrajectoryCommand
@@ -823,6 +824,50 @@ def test_gripper_reversal_sooner_than_the_toggle_interval_is_dropped() -> None:
     assert early.width_m is None and early.reason == 'toggle_rate'
     late = rig.bridge.on_gripper(t + 0.1 + TIMING.gripper_min_toggle_s + 0.05, 0.05)
     assert late.width_m == 0.05 and late.reason == ''
+
+
+def test_gripper_closes_in_the_next_episode_after_a_twin_reset() -> None:
+    """A reset twin restarts its clock: the last episode's toggle times must not block the
+    gripper in the next one (the make demo failure: the gripper never closed after a reset)."""
+    rig = armed()
+    rig.run(2000)  # 20 s into the first episode
+    assert rig.bridge.on_gripper(rig.t, 0.08).width_m == 0.08
+    assert rig.bridge.on_gripper(rig.t + 0.1, 0.01).width_m == 0.01  # grasp
+    assert rig.bridge.on_gripper(rig.t + 2.0, 0.08).width_m == 0.08  # release (a toggle)
+    assert rig.bridge.disarm(rig.t + 2.0)[0]
+    _until_settled(rig)
+    rig.k = 10  # the twin restarts at 0.1 s
+    rig.bridge.tick(rig.t)
+    assert rig.bridge.state is State.DISARMED and rig.bridge.counters.values['clock_jumps'] == 1
+    rig.feed()
+    rig.arm()
+    assert rig.send(offsets(j7=0.2)) == ''
+    rig.run(50)
+    assert rig.bridge.on_gripper(rig.t, 0.08).width_m == 0.08
+    closing = rig.bridge.on_gripper(rig.t + 0.1, 0.02)
+    assert closing.width_m == 0.02 and closing.reason == ''
+
+
+def test_gripper_toggle_history_starts_again_at_each_arming() -> None:
+    """Disarm and arm again: the first reversal afterwards is sent even within the interval."""
+    rig = armed()
+    t = rig.t
+    assert rig.bridge.on_gripper(t, 0.08).width_m == 0.08
+    assert rig.bridge.on_gripper(t + 0.05, 0.02).width_m == 0.02
+    assert rig.bridge.disarm(t + 0.1)[0]
+    rig.run(5)
+    rig.arm()
+    assert rig.send(offsets(j7=0.1)) == ''
+    assert rig.bridge.on_gripper(rig.t, 0.06).width_m == 0.06
+
+
+def test_gripper_gate_does_not_block_a_reversal_after_the_clock_went_back() -> None:
+    """The gate alone: a reversal stamped before the last toggle is not held back."""
+    gate = GripperGate(0.08, 0.5)
+    assert gate.check(30.0, 0.08).width_m == 0.08
+    assert gate.check(30.1, 0.02).width_m == 0.02
+    assert gate.check(30.2, 0.06).width_m is None  # a genuine chatter: dropped
+    assert gate.check(1.0, 0.06).width_m == 0.06
 
 
 def test_gripper_is_not_sent_when_disarmed() -> None:

@@ -14,6 +14,9 @@ from visuomotor.policy.chunking import SchedulerConfig
 from visuomotor.policy.runtime import Observation, PolicyRuntime
 from visuomotor.recording.check import check_dataset
 from visuomotor.recording.reader import DatasetReader
+from visuomotor.safety.bridge import SafetyBridge, State
+from visuomotor.safety.profile import load_safety_profile
+from visuomotor.safety.workspace import load_workspace
 from visuomotor.sim.config import load_scene
 from visuomotor.sim.policy_rollout import RolloutSettings, rollout
 from visuomotor.sim.task import PickPlaceTask
@@ -116,6 +119,26 @@ def test_a_rollout_infers_every_execute_steps_and_the_arm_follows(trained: Path)
     assert result.duration_s == pytest.approx(4.0, abs=0.01)
     assert 4 <= result.inferences <= 6  # every 0.8 s (8 of 16 actions at 10 Hz)
     assert np.abs(commanded - measured).max() < 0.05
+
+
+def test_a_rollout_through_the_pure_safety_bridge_moves_within_its_limits(trained: Path
+                                                                          ) -> None:
+    """The in-process rollout with the bridge in between, as the deploy graph runs it."""
+    bundle = load_bundle(trained)
+    backend, _ = open_backend(bundle, ['onnxruntime'], BackendOptions(threads=1))
+    runtime = PolicyRuntime(bundle, backend)
+    scene = load_scene('fr3')
+    bridge = SafetyBridge(load_safety_profile('fr3', 'commissioning'), load_workspace('twin_fr3'))
+    speeds = []
+    with Twin(scene) as twin:
+        def watch(t: float, images: object) -> None:
+            speeds.append(np.abs(twin.joint_state().velocities[:7]).max())
+        rollout(twin, PickPlaceTask(scene.task), runtime, 5001,
+                RolloutSettings(max_duration_s=3.0), on_frame=watch, bridge=bridge)
+    counts = bridge.counters.values
+    assert bridge.state is State.ARMED, bridge.fault_reason
+    assert counts['commands_accepted'] >= 20 and counts['gripper_non_finite'] == 0
+    assert max(speeds) <= bridge.limits.velocity_rad_s.max() * 1.1
 
 
 def test_training_data_problems_are_named(tmp_path: Path) -> None:

@@ -347,6 +347,8 @@ class SafetyBridge:
             return False, problem
         self._hold_measured(now_s, State.HOLDING, 'armed at the measured pose')
         self._accepted_sources = self._accepted_gripper = None  # fixed by the first ones
+        self.gripper.reset()  # its toggle history covers one armed session (nothing is sent
+        # while disarmed; a reset twin restarts its clock below the old toggle times)
         return True, self._status_line()
 
     def disarm(self, now_s: float) -> tuple[bool, str]:
@@ -578,6 +580,7 @@ class SafetyBridge:
         self._last_stamp_s = -math.inf
         self._last_valid_s = -math.inf
         self._resume_after_s = now_s
+        self.gripper.reset()  # its toggle times lie in the future of the new clock
         if self.state is State.DISARMED:
             self._event(now_s, 'warn', f'clock jumped back by {jump:.3f} s (disarmed: time '
                         f'bookkeeping reset)')

@@ -25,7 +25,9 @@ class GripperGate:
     A toggle is a reversal of direction (opening after closing or the reverse); a reversal
     sooner than `min_toggle_interval_s` after the previous one is dropped, so a policy
     chattering around a threshold cannot hammer the fingers. Changes smaller than
-    `deadband_m` are not sent.
+    `deadband_m` are not sent. A time before the last toggle (a clock that went back, as a
+    reset twin's does) does not block a reversal: it would otherwise block it until the new
+    clock caught up with the old one.
     """
 
     def __init__(self, max_width_m: float, min_toggle_interval_s: float,
@@ -56,7 +58,7 @@ class GripperGate:
             return GripperDecision(None, reason)
         direction = 1 if delta > 0 else -1
         if self._last_direction and direction != self._last_direction:
-            if now_s - self._last_toggle_s < self.min_toggle_interval_s:
+            if 0.0 <= now_s - self._last_toggle_s < self.min_toggle_interval_s:
                 return GripperDecision(None, 'toggle_rate')
             self._last_toggle_s = now_s
         elif not self._last_direction:

@@ -24,6 +24,7 @@ from visuomotor.policy.chunking import Plan, SchedulerConfig
 from visuomotor.policy.loop import PolicyLoop
 from visuomotor.policy.node_schema import POLICY_NODE_PARAMS, scheduler_config, sync_config
 from visuomotor.policy.runtime import PolicyRuntime
+from visuomotor.safety.bridge import SafetyBridge, Setpoint, State
 from visuomotor.sim.camera_noise import CameraNoise
 from visuomotor.sim.joint_trajectory import JointTrajectoryCommand
 from visuomotor.sim.stepper import Stepper
@@ -62,13 +63,27 @@ def plan_command(plan: Plan, joint_names: tuple[str, ...], now_s: float
     return JointTrajectoryCommand(joint_names, points) if points else None
 
 
+def setpoint_command(setpoint: Setpoint, joint_names: tuple[str, ...]
+                     ) -> JointTrajectoryCommand:
+    """A bridge setpoint (and its braking tail) as the controller gets it through ROS."""
+    points: list[tuple[float, tuple[float, ...], tuple[float, ...], tuple[()]]] = [
+        (setpoint.time_from_now_s, tuple(setpoint.positions.tolist()),
+         tuple(setpoint.velocities.tolist()), ())]
+    if setpoint.tail_positions is not None:
+        points.append((setpoint.tail_time_s, tuple(setpoint.tail_positions.tolist()),
+                       (0.0,) * len(joint_names), ()))
+    return JointTrajectoryCommand(joint_names, tuple(points))
+
+
 def rollout(twin: Twin, task: PickPlaceTask, runtime: PolicyRuntime, seed: int,
             settings: RolloutSettings = RolloutSettings(),
-            on_frame: Callable[[float, dict[str, Image]], None] | None = None
-            ) -> RolloutResult:
+            on_frame: Callable[[float, dict[str, Image]], None] | None = None,
+            bridge: SafetyBridge | None = None) -> RolloutResult:
     """Reset to the seed's initial state and let the policy act until success or timeout.
 
-    `on_frame(t, images)` sees every rendered frame set (for videos).
+    `on_frame(t, images)` sees every rendered frame set (for videos). With a `bridge`, the
+    plan and gripper widths go through the pure safety bridge (armed at the start, ticking at
+    its control period) as they do in the deploy graph, instead of straight to the controller.
     """
     task.apply(twin, task.sample(seed))
     spec = runtime.spec
@@ -82,6 +97,7 @@ def rollout(twin: Twin, task: PickPlaceTask, runtime: PolicyRuntime, seed: int,
     joints = tuple(spec.action.joint_names)
     period = spec.control_period_s
     next_tick = twin.time_s + period
+    next_bridge_tick = twin.time_s
     success_since = math.nan
     inferences, inference_ms = 0, []
     while twin.time_s < settings.max_duration_s:
@@ -90,6 +106,15 @@ def rollout(twin: Twin, task: PickPlaceTask, runtime: PolicyRuntime, seed: int,
         if out.joint_state is not None:
             js = out.joint_state
             loop.on_joint_state(js.stamp_s, js.names, js.positions.tolist())
+            if bridge is not None:
+                bridge.on_joint_state(now, js.names, js.positions.tolist(), js.stamp_s)
+        if bridge is not None and now + 1e-9 >= next_bridge_tick:
+            next_bridge_tick += bridge.timing.control_period_s
+            if bridge.state is State.DISARMED and bridge.measured_q is not None:
+                bridge.arm(now)
+            setpoint, _ = bridge.tick(now)
+            if setpoint is not None:
+                controller.command_trajectory(setpoint_command(setpoint, joints), now)
         for name, (stamp, image) in out.images.items():
             loop.on_frame(name, stamp, noise(image), encoding='rgb8')
         if on_frame is not None and out.images:
@@ -104,7 +129,15 @@ def rollout(twin: Twin, task: PickPlaceTask, runtime: PolicyRuntime, seed: int,
             inferences += 1
             inference_ms.append(runtime.last_times.inference_ms)
         plan = loop.plan(now)
-        if plan is not None:
+        if plan is not None and bridge is not None:
+            bridge.on_command(now, JointTrajectoryCommand(
+                joints, tuple((max(0.0, float(t - now)), tuple(float(v) for v in row), (), ())
+                              for t, row in zip(plan.times, plan.positions, strict=True)), now))
+            if plan.gripper is not None:
+                decision = bridge.on_gripper(now, float(plan.gripper[0]))
+                if decision.width_m is not None:
+                    controller.command_gripper(decision.width_m, now)
+        elif plan is not None:
             command = plan_command(plan, joints, now)
             if command is not None:
                 controller.command_trajectory(command, now)

@@ -13,7 +13,7 @@ from visuomotor.policy.bundle import load_bundle
 from visuomotor.policy.chunking import SchedulerConfig
 from visuomotor.policy.runtime import Observation, PolicyRuntime
 from visuomotor.recording.check import check_dataset
-from visuomotor.recording.reader import DatasetReader
+from visuomotor.recording.reader import DatasetReader, Episode
 from visuomotor.safety.bridge import SafetyBridge, State
 from visuomotor.safety.profile import load_safety_profile
 from visuomotor.safety.workspace import load_workspace
@@ -22,8 +22,8 @@ from visuomotor.sim.policy_rollout import RolloutSettings, rollout
 from visuomotor.sim.task import PickPlaceTask
 from visuomotor.sim.twin import Twin
 from visuomotor.training.config import TrainConfig
-from visuomotor.training.dataset import DemoData, TrainingDataError, load_demos
-from visuomotor.training.demos import record_demos
+from visuomotor.training.dataset import DemoData, TrainingDataError, _trainable, load_demos
+from visuomotor.training.demos import DemoSettings, record_demos
 from visuomotor.training.train import train
 
 SEEDS = (1000, 1001, 1002)
@@ -63,11 +63,48 @@ def test_expert_demonstrations_are_recorded_through_the_recorder(demos: Path) ->
     assert check_dataset(demos).ok
 
 
+def test_a_recovery_demonstration_marks_its_deliberate_miss_not_to_imitate(
+        tmp_path: Path) -> None:
+    """The first grasp lands beside the cube, the expert grasps again; only the miss is
+    excluded from training windows, the recovery is kept."""
+    settings = DemoSettings(miss_fraction=1.0)
+    report = record_demos(tmp_path / 'recovery', (1000,), settings)
+    assert report.committed == [1000]  # the retry succeeded
+    episode = DatasetReader(report.dataset).episode(0)
+    assert episode.provenance['deliberate_miss'] is True
+    (start, end), = episode.provenance['exclude_from_training']
+    closed = episode.columns['action'][:, -1] < 0.01  # the gripper command
+    grasps = np.flatnonzero(np.diff(closed.astype(int)) == 1) + 1
+    assert len(grasps) == 2  # the miss, then the grasp that carried the cube
+    data = load_demos(report.dataset)
+    offset = episode.length - len(data)  # rows before the first command are dropped
+    times = episode.columns['timing.reference_ns'][offset:] * 1e-9
+    np.testing.assert_array_equal(data.trainable, (times < start) | (times > end))
+    assert not data.trainable[grasps[0] - offset]  # the miss is not imitated
+    assert data.trainable[grasps[1] - offset:].all()  # the recovery is
+    assert 0.2 < data.trainable.mean() < 0.8
+
+
+def test_excluded_spans_that_are_malformed_or_cover_everything_are_named() -> None:
+    columns = {'timing.reference_ns': np.arange(10) * 100_000_000, 'frame_index': np.arange(10)}
+
+    def episode(provenance: dict[str, object]) -> Episode:
+        return Episode(3, 'task', columns, {}, [], provenance)
+
+    assert _trainable(episode({}), 'd').all()
+    np.testing.assert_array_equal(_trainable(episode({'exclude_from_training': [[0.2, 0.4]]}),
+                                             'd'), [1, 1, 0, 0, 0, 1, 1, 1, 1, 1])
+    with pytest.raises(TrainingDataError, match='episode 3 excludes every row'):
+        _trainable(episode({'exclude_from_training': [[0.0, 5.0]]}), 'd')
+    with pytest.raises(TrainingDataError, match=r'entry 0\.5 is not \[start_s, end_s\]'):
+        _trainable(episode({'exclude_from_training': [0.5]}), 'd')
+
+
 def test_windows_pair_the_observation_with_the_actions_from_its_row_on() -> None:
     frames = np.arange(7, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
     rows = np.arange(7, dtype=np.float64)[:, None]
     data = DemoData(['cam'], {'cam': frames}, rows, rows + 100, np.array([0, 0, 0, 3, 3, 3, 3]),
-                    np.array([3, 3, 3, 7, 7, 7, 7]), [0, 1], ['j'], 10.0)
+                    np.array([3, 3, 3, 7, 7, 7, 7]), [0, 1], ['j'], 10.0, np.ones(7, bool))
     images, state, action = data.window(np.array([0, 2, 3]), history=2, chunk=3)
     assert state[:, :, 0].tolist() == [[0, 0], [1, 2], [3, 3]]  # history never crosses episodes
     assert images['cam'][:, :, 0, 0, 0].tolist() == [[0, 0], [1, 2], [3, 3]]

@@ -165,6 +165,12 @@ class Recorder:
         self.counters['episodes_started'] += 1
         return index
 
+    def note(self, key: str, value: object) -> None:
+        """Add an entry to the running episode's provenance (e.g. spans not to imitate)."""
+        if self.episode is None:
+            raise RuntimeError('no episode is being recorded')
+        self.episode.provenance[key] = value
+
     def stop(self) -> EpisodeData:
         """End the episode and return its data (the writer commits it)."""
         episode = self._take()

@@ -71,9 +71,17 @@ class ScriptedExpert:
         self.hover_m = 0.12
         self.reset()
 
-    def reset(self) -> None:
-        """Start a new episode."""
+    def reset(self, miss_offset_m: tuple[float, float] = (0.0, 0.0)) -> None:
+        """Start a new episode.
+
+        Args:
+            miss_offset_m: a deliberate error of the first grasp, metres along the hand's x and
+                y axes (y: the fingers' closing direction). A recovery demonstration: the
+                expert grasps beside the cube, finds its hand empty after lifting, opens and
+                tries again on the cube. `perturbed` is true until the failed grasp closed.
+        """
         self.phase = 'approach'
+        self._miss_offset = (float(miss_offset_m[0]), float(miss_offset_m[1]))
         self._setpoint: np.ndarray | None = None
         self._yaw: float | None = None
         self._commanded_yaw: float | None = None
@@ -81,6 +89,12 @@ class ScriptedExpert:
         self._phase_started_s = 0.0
         self._gripper = self.robot.gripper.max_width_m
         self._retries = 0
+
+    @property
+    def perturbed(self) -> bool:
+        """Whether the expert is acting out a deliberate miss (not to be imitated)."""
+        return self._retries == 0 and any(self._miss_offset) and \
+            self.phase in ('approach', 'descend', 'close')
 
     @property
     def done(self) -> bool:
@@ -96,7 +110,11 @@ class ScriptedExpert:
         return min(candidates, key=lambda y: abs(math.remainder(y - current_yaw, 2 * math.pi)))
 
     def _waypoint(self, obs: ExpertObservation) -> np.ndarray:
-        obj = obs.object_pose[:3, 3]
+        obj = obs.object_pose[:3, 3].copy()
+        if self._retries == 0 and self._yaw is not None:
+            c, s = math.cos(self._yaw), math.sin(self._yaw)
+            dx, dy = self._miss_offset
+            obj[:2] += (c * dx - s * dy, s * dx + c * dy)
         tx, ty = obs.target_xy
         half = self.object_size_m / 2
         grasp_z = max(half, 0.012)
@@ -130,7 +148,8 @@ class ScriptedExpert:
             if next_phase == 'approach':
                 self._retries += 1
                 self._gripper = self.robot.gripper.max_width_m
-                self._yaw = None
+                assert self._q_command is not None
+                self._yaw = self._grasp_yaw(obs.object_pose, self._q_command)  # as it lies now
         elif self.phase == 'release' and elapsed > 0.5:
             next_phase = 'retreat'
         if next_phase is not None:

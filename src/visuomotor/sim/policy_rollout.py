@@ -3,9 +3,9 @@
 The policy sees what the policy node sees (camera frames at their rate and stamps with the
 sim node's sensor noise, joint states at 100 Hz) through the same core, `PolicyLoop`
 (synchroniser and chunk scheduler) and `PolicyRuntime`; its plan goes straight to the twin's
-trajectory controller, without DDS, the safety bridge or any waiting: simulated time stands
-still while the network runs. `make demo` compares this success rate with the one through the
-whole ROS graph.
+trajectory controller (or, on request, through the pure `SafetyBridge` as the deploy graph
+sends it), without DDS or any waiting: simulated time stands still while the network runs.
+`make demo` compares this success rate with the one through the whole ROS graph.
 
 An episode succeeds when the task's success check holds for `hold_s` in a row (the cube
 released, resting in the target square); it fails at `max_duration_s`.

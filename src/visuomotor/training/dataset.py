@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from visuomotor.errors import VisuomotorError
-from visuomotor.recording.reader import DatasetReader
+from visuomotor.recording.reader import DatasetReader, Episode
 
 
 class TrainingDataError(VisuomotorError, ValueError):
@@ -58,6 +58,8 @@ class DemoData:
         episodes: indices of the episodes held.
         state_names: names of the state/action entries.
         fps: rows per second.
+        trainable: per row, whether a training window may start there (false inside spans
+            the episode's provenance marks `exclude_from_training`, e.g. a deliberate miss).
     """
 
     cameras: list[str]
@@ -69,6 +71,7 @@ class DemoData:
     episodes: list[int]
     state_names: list[str]
     fps: float
+    trainable: npt.NDArray[np.bool_]
 
     def __len__(self) -> int:
         return len(self.state)
@@ -106,6 +109,7 @@ def load_demos(path: str | Path, episodes: Sequence[int] | None = None,
     names = list(reader.features['observation.state']['names'])
     frames: dict[str, list[npt.NDArray[np.uint8]]] = {c: [] for c in reader.cameras}
     states, actions, starts, ends = [], [], [], []
+    trainable: list[npt.NDArray[np.bool_]] = []
     total = 0
     for done, index in enumerate(chosen, 1):
         episode = reader.episode(index)
@@ -129,6 +133,7 @@ def load_demos(path: str | Path, episodes: Sequence[int] | None = None,
                                         f'{len(decoded)} frames for {episode.length} rows')
             frames[camera].append(np.stack(decoded[first:]))
         n = episode.length - first
+        trainable.append(_trainable(episode, path)[first:])
         states.append(state[first:])
         actions.append(action[first:])
         starts.append(np.full(n, total))
@@ -138,4 +143,25 @@ def load_demos(path: str | Path, episodes: Sequence[int] | None = None,
             progress(done, len(chosen))
     return DemoData(list(reader.cameras), {c: np.concatenate(v) for c, v in frames.items()},
                     np.concatenate(states), np.concatenate(actions), np.concatenate(starts),
-                    np.concatenate(ends), chosen, names, reader.fps)
+                    np.concatenate(ends), chosen, names, reader.fps, np.concatenate(trainable))
+
+
+def _trainable(episode: Episode, path: str | Path) -> npt.NDArray[np.bool_]:
+    """Rows outside the episode's `exclude_from_training` spans (row times, seconds)."""
+    spans = episode.provenance.get('exclude_from_training') or []
+    keep = np.ones(episode.length, dtype=bool)
+    if not spans:
+        return keep
+    if 'timing.reference_ns' not in episode.columns:
+        raise TrainingDataError(f'{path}: episode {episode.index} marks spans to exclude but '
+                                'has no timing.reference_ns column to place them')
+    times = np.asarray(episode.columns['timing.reference_ns'], dtype=np.float64) * 1e-9
+    for span in spans:
+        if not (isinstance(span, list) and len(span) == 2):
+            raise TrainingDataError(f'{path}: episode {episode.index} exclude_from_training '
+                                    f'entry {span!r} is not [start_s, end_s]')
+        keep &= ~((times >= float(span[0])) & (times <= float(span[1])))
+    if not keep.any():
+        raise TrainingDataError(f'{path}: episode {episode.index} excludes every row from '
+                                'training; discard it instead')
+    return keep

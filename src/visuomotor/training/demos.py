@@ -53,6 +53,12 @@ class DemoSettings:
         max_duration_s: an episode not done by then is a failure.
         settle_s: rows recorded after the expert is done (the arm at rest).
         codec, pix_fmt: video encoding (full-resolution colour: the cube is a few pixels).
+        miss_fraction: share of episodes that are recovery demonstrations: the first grasp
+            deliberately lands beside the cube (`miss_offset_m`, a random distance along the
+            hand's x axis, either side), the expert lifts, finds the hand empty, opens and
+            grasps again. The deliberate miss is recorded but marked not to be imitated
+            (provenance `exclude_from_training`: spans of `timing.reference_ns`, seconds),
+            so the policy learns the recovery, not the miss.
     """
 
     scene: str = DEMO_SCENE
@@ -64,6 +70,8 @@ class DemoSettings:
     settle_s: float = 0.5
     codec: str = 'h264'
     pix_fmt: str = 'yuv444p'
+    miss_fraction: float = 0.0
+    miss_offset_m: tuple[float, float] = (0.035, 0.05)
 
 
 @dataclass
@@ -135,12 +143,19 @@ def _record_episode(twin: Twin, task: PickPlaceTask, recorder: Recorder, seed: i
     noise = CameraNoise(settings.camera_noise_std, seed)
     stepper = Stepper(twin, tick_s=0.004, joint_state_rate_hz=100.0)
     expert = make_demo_expert(twin, settings)
+    rng = np.random.default_rng(seed + 104729)  # the miss draw, reproducible per seed
+    miss = rng.random() < settings.miss_fraction
+    if miss:
+        expert.reset((float(rng.choice((-1.0, 1.0)) * rng.uniform(*settings.miss_offset_m)),
+                      0.0))
+    perturbed: list[float] = []  # action times of the deliberate miss
     controller = twin.controller
     period = 1.0 / settings.rate_hz
     recorder.start(TASK, {'source': 'scripted expert on the twin', 'scene': settings.scene,
                           'seed': seed, 'expert_speed_m_s': settings.speed_m_s,
                           'software': f'visuomotor {visuomotor.__version__}',
-                          'camera_noise_std': settings.camera_noise_std}, twin.time_s)
+                          'camera_noise_std': settings.camera_noise_std,
+                          'deliberate_miss': miss}, twin.time_s)
     next_action = twin.time_s
     end = math.inf
     while twin.time_s < min(settings.max_duration_s, end):
@@ -152,6 +167,8 @@ def _record_episode(twin: Twin, task: PickPlaceTask, recorder: Recorder, seed: i
             recorder.on_raw_target(JointChunk(now, np.array([now + period]),
                                               action.arm_target[None, :]))
             recorder.on_gripper_command(now, action.gripper_width_m)
+            if expert.perturbed:
+                perturbed.append(now)
             next_action += period
             if expert.phase == 'done':
                 end = now + settings.settle_s
@@ -164,4 +181,7 @@ def _record_episode(twin: Twin, task: PickPlaceTask, recorder: Recorder, seed: i
         for name, (stamp, image) in out.images.items():
             recorder.on_frame(name, stamp, noise(image), 'rgb8')
         recorder.tick(twin.time_s)
+    if perturbed:  # rows up to the last miss action's effect (one period later) included
+        recorder.note('exclude_from_training', [[perturbed[0] - period, perturbed[-1] + period]])
+        recorder.note('recovery_demonstration', True)
     return expert.done and task.success(twin)

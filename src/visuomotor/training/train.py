@@ -202,9 +202,11 @@ def train(dataset: str | Path, out: str | Path, config: TrainConfig | None = Non
     rng = np.random.default_rng(config.seed)
     batches = _Batches(data, spec, device, generator, config.proprio_noise)
     held_batches = _Batches(held, spec, device, generator) if held is not None else None
-    log(f'{len(data)} training rows from {len(train_episodes)} episodes; '
+    log(f'{len(data)} training rows from {len(train_episodes)} episodes '
+        f'({len(data) - int(data.trainable.sum())} marked not to imitate); '
         f'{sum(p.numel() for p in model.parameters()):,} parameters; {config.steps} steps of '
         f'{config.batch_size}')
+    starts = np.flatnonzero(data.trainable)  # rows a window may start at
     train_curve: list[tuple[int, float]] = []
     held_curve: list[tuple[int, float]] = []
     progress = _progress(config.steps)
@@ -214,7 +216,7 @@ def train(dataset: str | Path, out: str | Path, config: TrainConfig | None = Non
         model.train()
         for group in optimiser.param_groups:
             group['lr'] = _learning_rate(step, config)
-        inputs, target = batches(rng.integers(0, len(data), config.batch_size), train=True)
+        inputs, target = batches(rng.choice(starts, config.batch_size), train=True)
         loss = _loss(model, spec, inputs, target, config, generator)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
@@ -241,7 +243,8 @@ def train(dataset: str | Path, out: str | Path, config: TrainConfig | None = Non
 def _evaluate(model: torch.nn.Module, spec: PolicySpec, batches: _Batches,
               config: TrainConfig, generator: torch.Generator) -> float:
     model.eval()
-    rows = np.arange(0, len(batches.data), max(1, len(batches.data) // 512))
+    starts = np.flatnonzero(batches.data.trainable)
+    rows = starts[::max(1, len(starts) // 512)]
     losses = []
     with torch.no_grad():
         for chunk in np.array_split(rows, max(1, len(rows) // config.batch_size)):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,12 +40,15 @@ from visuomotor.policy.bundle import (
     PolicyBundle,
     load_bundle,
     load_weights,
+    set_execution,
     write_bundle,
 )
 from visuomotor.policy.contract import CameraStream, LiveRig, check_rig
 from visuomotor.policy.errors import BundleError, BundleMismatchError
+from visuomotor.policy.node_schema import POLICY_NODE_PARAMS, scheduler_config
 from visuomotor.policy.spec import (
     CameraInput,
+    ChunkExecution,
     DenoisingScheduler,
     Normalisation,
     PolicySpec,
@@ -249,6 +253,15 @@ SPEC_ERRORS = [
      'must be an object'),
     ('tolerance', _set('tolerance.float32.atol', -1e-4), 'spec.tolerance.float32.atol',
      'must be >= 0'),
+    ('execution mode', _set('execution', {'mode': 'ensemble'}), 'spec.execution.mode',
+     "must be one of ['receding_horizon', 'temporal_ensemble']"),
+    ('execution steps', _set('execution', {'mode': 'receding_horizon', 'execute_steps': 9}),
+     'spec.execution.execute_steps', 'more than the chunk length'),
+    ('execution decay', _set('execution', {'mode': 'temporal_ensemble',
+                                           'ensemble_decay': -0.1}),
+     'spec.execution.ensemble_decay', 'must be >= 0.0'),
+    ('execution typo', _set('execution', {'mode': 'temporal_ensemble', 'decay': 0.1}),
+     'spec.execution', 'unknown keys'),
 ]
 
 DENOISING_ERRORS = [
@@ -639,3 +652,28 @@ def test_a_proprio_gripper_width_round_trips_and_widens_the_input() -> None:
     broken['proprio']['mean'] = [0.0] * len(joints)
     with pytest.raises(BundleError, match='proprio.mean'):
         policy_spec_from_json(json.dumps(broken))
+
+
+def test_the_execution_block_sets_how_the_policy_node_runs_the_bundle(
+        bundle: PolicyBundle, tmp_path: Path) -> None:
+    """A bundle validated with temporal ensembling runs that way unless a parameter says
+    otherwise; a bundle that names no execution runs receding horizon."""
+    defaults = {p.name: p.default for p in POLICY_NODE_PARAMS}
+    spec = bundle.spec
+    plain = scheduler_config(defaults, spec.chunk_length, spec.control_period_s, spec.execution)
+    assert spec.execution is None and plain.mode == 'receding_horizon'
+    assert plain.execute_steps == spec.chunk_length // 2
+    shutil.copytree(bundle.directory, tmp_path / 'b')
+    validated = set_execution(load_bundle(tmp_path / 'b'),
+                              ChunkExecution('temporal_ensemble', ensemble_decay=0.1))
+    assert validated.spec.execution == ChunkExecution('temporal_ensemble', 0, 0.1)
+    np.testing.assert_array_equal(validated.golden_outputs[spec.output_name],
+                                  bundle.golden_outputs[spec.output_name])
+    assert 'execution: temporal_ensemble, decay 0.1' in validated.spec.describe()
+    run = scheduler_config(defaults, spec.chunk_length, spec.control_period_s,
+                           validated.spec.execution)
+    assert (run.mode, run.ensemble_decay) == ('temporal_ensemble', 0.1)
+    override = scheduler_config({**defaults, 'scheduler': 'receding_horizon',
+                                 'execute_steps': 2}, spec.chunk_length,
+                                spec.control_period_s, validated.spec.execution)
+    assert (override.mode, override.execute_steps) == ('receding_horizon', 2)

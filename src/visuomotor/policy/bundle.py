@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from visuomotor.policy.errors import BundleError
-from visuomotor.policy.spec import PolicySpec, policy_spec_from_json
+from visuomotor.policy.spec import ChunkExecution, PolicySpec, policy_spec_from_json
 from visuomotor.policy.tensors import decode_array, encode_array
 
 log = logging.getLogger(__name__)
@@ -222,6 +222,24 @@ def write_bundle(directory: str | Path, onnx_model: Any, spec: PolicySpec,
         np.savez(out / WEIGHTS_FILE, allow_pickle=False, **arrays)
     (out / CARD_FILE).write_text(card if card is not None else default_card(spec))
     return load_bundle(out)
+
+
+def set_execution(bundle: PolicyBundle, execution: ChunkExecution | None) -> PolicyBundle:
+    """Record in the bundle how its chunks were executed when it was validated.
+
+    Only the spec's `execution` block changes; the network, golden I/O, weights and card stay.
+    """
+    import dataclasses
+
+    import onnx
+
+    model = onnx.load_model_from_string(bundle.onnx_bytes)
+    spec = dataclasses.replace(bundle.spec, execution=execution)
+    for entry in model.metadata_props:
+        if entry.key == SPEC_KEY:
+            entry.value = spec.to_json()
+    onnx.save_model(model, str(bundle.onnx_path))
+    return load_bundle(bundle.onnx_path)
 
 
 def default_card(spec: PolicySpec) -> str:

@@ -8,6 +8,7 @@ from visuomotor.cameras.sync import SyncConfig
 from visuomotor.params import Param, ParameterError, ParamValue
 from visuomotor.policy.backends import BACKENDS, BackendOptions
 from visuomotor.policy.chunking import MODES, SchedulerConfig
+from visuomotor.policy.spec import ChunkExecution
 
 POLICY_NODE_PARAMS = (
     Param('model', '', 'policy bundle: a directory with policy.onnx (or the ONNX file), or a '
@@ -24,8 +25,10 @@ POLICY_NODE_PARAMS = (
           'looser float16 tolerance of the spec)'),
     Param('threads', 0, 'CPU threads for ONNX Runtime / PyTorch (0: library default)', 0, 64),
     Param('torch_device', 'cpu', 'device of the PyTorch backend (cpu, cuda, cuda:1, ...)'),
-    Param('scheduler', 'receding_horizon', 'chunk execution: receding_horizon or '
-          'temporal_ensemble', choices=MODES),
+    Param('scheduler', '', "chunk execution: empty runs the bundle as it was validated (its "
+          "spec's execution block, with its steps or decay; receding_horizon when it names "
+          'none); receding_horizon or temporal_ensemble override it with the parameters '
+          'below', choices=('', *MODES)),
     Param('execute_steps', 0, 'receding horizon: actions of each chunk executed before the '
           'next inference is due (0: half the chunk)', 0, 1000),
     Param('ensemble_decay', 0.01, 'temporal ensembling weight decay k in exp(-k i)', 0.0,
@@ -81,15 +84,27 @@ def backend_options(params: Mapping[str, ParamValue]) -> BackendOptions:
 
 
 def scheduler_config(params: Mapping[str, ParamValue], chunk_length: int,
-                     period_s: float) -> SchedulerConfig:
-    """Scheduler settings, with the defaults that depend on the model filled in."""
-    steps = int(params['execute_steps']) or max(1, chunk_length // 2)
+                     period_s: float, execution: ChunkExecution | None = None
+                     ) -> SchedulerConfig:
+    """Scheduler settings, with the defaults that depend on the model filled in.
+
+    With `scheduler` empty, the bundle's `execution` (how it was validated) decides the mode,
+    the executed steps and the decay; an explicit `scheduler` takes them from the parameters.
+    """
+    mode = str(params['scheduler'])
+    steps = int(params['execute_steps'])
+    decay = float(params['ensemble_decay'])
+    if not mode:
+        mode = 'receding_horizon'
+        if execution is not None:
+            mode, steps, decay = execution.mode, execution.execute_steps, \
+                execution.ensemble_decay
+    steps = steps or max(1, chunk_length // 2)
     if steps > chunk_length:
         raise ParameterError('execute_steps', f"{steps} is more than the model's chunk length "
                              f'{chunk_length}')
     age = float(params['max_plan_age_s']) or chunk_length * period_s
-    return SchedulerConfig(mode=str(params['scheduler']), execute_steps=steps,
-                           ensemble_decay=float(params['ensemble_decay']),
+    return SchedulerConfig(mode=mode, execute_steps=steps, ensemble_decay=decay,
                            blend_s=float(params['blend_s']),
                            exec_latency_s=float(params['exec_latency_s']), max_age_s=age)
 

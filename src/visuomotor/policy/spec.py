@@ -18,6 +18,9 @@ hand (DESIGN rule 5):
   and looser for float16 engines);
 - `architecture`: optionally, the torch network that was exported (for the PyTorch debug
   backend and saliency), by registered name and keyword arguments;
+- `execution`: optionally, how the chunks were executed when the bundle was validated
+  (receding horizon with its executed steps, or temporal ensembling with its decay); the
+  policy node runs the bundle that way unless told otherwise;
 - `provenance`: free-form training facts (dataset, epochs, commit), shown on the model card.
 
 The network's tensors have fixed names: `image.<camera>` (float32, [B, T, C, H, W]),
@@ -158,6 +161,41 @@ class Architecture:
         object.__setattr__(self, 'kwargs', plain)
 
 
+EXECUTION_MODES = ('receding_horizon', 'temporal_ensemble')
+
+
+@dataclass(frozen=True)
+class ChunkExecution:
+    """How the bundle's chunks were executed when it was validated.
+
+    Attributes:
+        mode: `receding_horizon` or `temporal_ensemble`.
+        execute_steps: receding horizon: actions of each chunk executed (0: half the chunk).
+        ensemble_decay: temporal ensembling's k in exp(-k i).
+    """
+
+    mode: str
+    execute_steps: int = 0
+    ensemble_decay: float = 0.01
+
+    def __post_init__(self) -> None:
+        if self.mode not in EXECUTION_MODES:
+            raise BundleError('execution.mode', f'must be one of {list(EXECUTION_MODES)}, got '
+                              f'{self.mode!r}')
+        if isinstance(self.execute_steps, bool) or not isinstance(self.execute_steps, int) \
+                or self.execute_steps < 0:
+            raise BundleError('execution.execute_steps', 'must be an integer >= 0, got '
+                              f'{self.execute_steps!r}')
+        if not math.isfinite(self.ensemble_decay) or self.ensemble_decay < 0:
+            raise BundleError('execution.ensemble_decay', 'must be a finite number >= 0, got '
+                              f'{self.ensemble_decay!r}')
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {'mode': self.mode, 'execute_steps': self.execute_steps,
+                'ensemble_decay': self.ensemble_decay}
+
+
 @dataclass(frozen=True)
 class PolicySpec:
     """The whole contract (see the module docstring)."""
@@ -175,6 +213,7 @@ class PolicySpec:
     tolerance_float16: Tolerance = Tolerance(2e-2, 2e-2)
     architecture: Architecture | None = None
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    execution: ChunkExecution | None = None
 
     @property
     def control_period_s(self) -> float:
@@ -246,6 +285,8 @@ class PolicySpec:
         if self.architecture is not None:
             out['architecture'] = {'name': self.architecture.name,
                                    'kwargs': dict(self.architecture.kwargs)}
+        if self.execution is not None:
+            out['execution'] = self.execution.to_dict()
         return out
 
     def to_json(self) -> str:
@@ -262,6 +303,11 @@ class PolicySpec:
                  + (' + gripper width' if self.proprio.gripper_joints else '')]
         lines += [f'  camera {i} {c.name!r}: {c.preprocess.describe()}'
                   for i, c in enumerate(self.cameras)]
+        if self.execution is not None:
+            e = self.execution
+            lines.append(f'  execution: {e.mode}' + (
+                f', {e.execute_steps or self.chunk_length // 2} actions per chunk'
+                if e.mode == 'receding_horizon' else f', decay {e.ensemble_decay:g}'))
         return '\n'.join(lines)
 
 
@@ -323,7 +369,7 @@ def policy_spec_from_dict(data: object) -> PolicySpec:
     top = FieldReader(data, 'spec', BundleError)
     top.unknown({'format', 'version', 'name', 'cameras', 'observation_history', 'proprio',
                  'action', 'chunk_length', 'control_rate_hz', 'family', 'tolerance',
-                 'architecture', 'provenance'})
+                 'architecture', 'provenance', 'execution'})
     fmt = top.text('format')
     if fmt != POLICY_FORMAT:
         raise top.fail('format', f'expected {POLICY_FORMAT!r}, got {fmt!r}: this ONNX file is '
@@ -387,6 +433,16 @@ def policy_spec_from_dict(data: object) -> PolicySpec:
         if not isinstance(kwargs, Mapping):
             raise arch.fail('kwargs', f'must be an object, got {kwargs!r}')
         architecture = Architecture(arch.text('name'), dict(kwargs))
+    execution = None
+    if top.has('execution'):
+        run = top.child('execution')
+        run.unknown({'mode', 'execute_steps', 'ensemble_decay'})
+        execution = ChunkExecution(run.text('mode', choices=EXECUTION_MODES),
+                                   run.integer('execute_steps', 0, minimum=0),
+                                   run.number('ensemble_decay', 0.01, minimum=0.0))
+        if execution.execute_steps > top.integer('chunk_length'):
+            raise run.fail('execute_steps', f'is {execution.execute_steps}, more than the '
+                           f"chunk length {top.integer('chunk_length')}")
     provenance = top.data.get('provenance', {})
     if not isinstance(provenance, Mapping):
         raise top.fail('provenance', f'must be an object, got {provenance!r}')
@@ -401,7 +457,7 @@ def policy_spec_from_dict(data: object) -> PolicySpec:
         family=family, scheduler=scheduler,
         tolerance_float32=_tolerance(tol, 'float32', PolicySpec.tolerance_float32),
         tolerance_float16=_tolerance(tol, 'float16', PolicySpec.tolerance_float16),
-        architecture=architecture, provenance=dict(provenance))
+        architecture=architecture, provenance=dict(provenance), execution=execution)
 
 
 def policy_spec_from_json(text: str, source: str = 'spec') -> PolicySpec:

@@ -98,9 +98,9 @@ class PolicyNode(Node):
                  f'{", ".join(f"{t:.1f}" for t in report.warmup_ms)} ms')
         self.backend_name = backend.name
         self.runtime = PolicyRuntime(bundle, backend, robot=robot, seed=int(params['seed']))
-        self.loop = PolicyLoop(spec, sync_config(params),
-                               scheduler_config(params, spec.chunk_length,
-                                                spec.control_period_s))
+        scheduler = scheduler_config(params, spec.chunk_length, spec.control_period_s,
+                                     spec.execution)
+        self.loop = PolicyLoop(spec, sync_config(params), scheduler)
         self.joint_names = list(spec.action.joint_names)
         self.has_gripper = spec.action.gripper
         self._lock = threading.Lock()

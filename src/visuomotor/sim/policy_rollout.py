@@ -90,7 +90,8 @@ def rollout(twin: Twin, task: PickPlaceTask, runtime: PolicyRuntime, seed: int,
     defaults = {p.name: p.default for p in POLICY_NODE_PARAMS}  # as the ROS graph runs it
     loop = PolicyLoop(spec, settings.sync or sync_config(defaults),
                       settings.scheduler or scheduler_config(defaults, spec.chunk_length,
-                                                             spec.control_period_s))
+                                                             spec.control_period_s,
+                                                             spec.execution))
     noise = CameraNoise(settings.camera_noise_std, seed + 7919)
     stepper = Stepper(twin, tick_s=0.004, joint_state_rate_hz=100.0)
     controller = twin.controller

@@ -1,0 +1,1 @@
+"""Camera calibration: ChArUco detection, intrinsics with coverage guidance (pure cv2)."""

@@ -31,10 +31,11 @@ import numpy as np
 import numpy.typing as npt
 
 from visuomotor.policy.runtime import ActionChunk
+from visuomotor.policy.spec import EXECUTION_MODES
 
 Array = npt.NDArray[np.float64]
 
-MODES = ('receding_horizon', 'temporal_ensemble')
+MODES = EXECUTION_MODES  # the modes a bundle's spec can name
 
 
 @dataclass(frozen=True)

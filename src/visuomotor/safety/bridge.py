@@ -580,7 +580,6 @@ class SafetyBridge:
         self._last_stamp_s = -math.inf
         self._last_valid_s = -math.inf
         self._resume_after_s = now_s
-        self.gripper.reset()  # its toggle times lie in the future of the new clock
         if self.state is State.DISARMED:
             self._event(now_s, 'warn', f'clock jumped back by {jump:.3f} s (disarmed: time '
                         f'bookkeeping reset)')

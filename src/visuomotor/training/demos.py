@@ -183,5 +183,4 @@ def _record_episode(twin: Twin, task: PickPlaceTask, recorder: Recorder, seed: i
         recorder.tick(twin.time_s)
     if perturbed:  # rows up to the last miss action's effect (one period later) included
         recorder.note('exclude_from_training', [[perturbed[0] - period, perturbed[-1] + period]])
-        recorder.note('recovery_demonstration', True)
     return expert.done and task.success(twin)

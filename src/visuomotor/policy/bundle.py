@@ -18,7 +18,7 @@ import json
 import logging
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -229,12 +229,10 @@ def set_execution(bundle: PolicyBundle, execution: ChunkExecution | None) -> Pol
 
     Only the spec's `execution` block changes; the network, golden I/O, weights and card stay.
     """
-    import dataclasses
-
     import onnx
 
     model = onnx.load_model_from_string(bundle.onnx_bytes)
-    spec = dataclasses.replace(bundle.spec, execution=execution)
+    spec = replace(bundle.spec, execution=execution)
     for entry in model.metadata_props:
         if entry.key == SPEC_KEY:
             entry.value = spec.to_json()

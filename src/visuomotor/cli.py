@@ -10,6 +10,8 @@ visuomotor train DATASET OUT [--head ...]   behaviour cloning on a recorded data
 visuomotor train-demo                       record, train and evaluate the bundled demo policy
 visuomotor evaluate BUNDLE [--seeds N]      roll a bundle out on the twin in-process
 visuomotor launch deploy|record ARG:=VALUE  run a node graph without the launch package
+visuomotor calibrate twin|verify|gate ...   calibrate the cameras, verify them before a
+                                            session, ask the gate (see --help)
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser('demo', help='run the demo on this machine')
     demo.add_argument('--out', default='demo_output', help='output directory for images')
     demo.add_argument('--episodes', type=int, default=20,
-                      help='seeded episodes of the deployed policy (stage 5)')
+                      help='seeded episodes of the deployed policy (stage 6)')
     demo.set_defaults(run=_demo)
     spec = commands.add_parser('spec', help='check and describe a preprocessing spec JSON')
     spec.add_argument('file')
@@ -173,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument('--log-dir', default='log/visuomotor_launch',
                         help='per-node logs and params files')
     launch.set_defaults(run=_launch)
+    from visuomotor.calibrate_cli import add_parsers
+
+    add_parsers(commands)
     return parser
 
 

@@ -36,7 +36,17 @@ def test_demo_reports_what_exists(tmp_path: Path) -> None:
     assert parity < 1e-4
     assert (tmp_path / 'policy_bundle' / 'policy.onnx').is_file()
     assert (tmp_path / 'policy_bundle' / 'model_card.md').is_file()
-    # Stage 5: the bundled policy through the whole graph, 2 episodes, and the in-process
+    # Stage 5: no record, then a knocked camera, block the gate; the check in place opens it.
+    assert '[x] calibration and the pre-session verification gate' in text
+    stage = text.split('stage 5:')[1].split('stage 6:')[0]
+    gates = [line for line in stage.splitlines() if line.startswith('  gate ')]
+    assert [('BLOCKED' in g, 'ALLOWED' in g) for g in gates] == [(True, False), (True, False),
+                                                                 (False, True)]
+    assert 'no verification record' in gates[0]
+    assert 'wrist_camera: FAIL' in stage and 'the camera seems to have moved' in stage
+    reports = list((tmp_path / 'calibration' / 'twin_fr3' / 'verification').glob('*.html'))
+    assert len(reports) == 2
+    # Stage 6: the bundled policy through the whole graph, 2 episodes, and the in-process
     # reference on the same seeds; the video and the latency plot are written.
     assert 'success through ROS: ' in text and 'in-process: ' in text
     assert (tmp_path / 'deploy_rollouts.mp4').stat().st_size > 10_000

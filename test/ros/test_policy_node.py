@@ -84,9 +84,15 @@ class Rig(Node):
                 self.diagnostic_keys.update(v.key for v in status.values)
 
 
+#: These tests feed the node synthetic frames, not a calibrated rig: they start it with the
+#: gate's override (the gate itself is tested below and in test_calibration_gate).
+OVERRIDE = 'policy node test with synthetic frames and no rig'
+
+
 def _graph(context, bundle, **params):
     overrides = [Parameter('model', value=str(bundle)), Parameter('backend',
-                                                                  value='onnxruntime')]
+                                                                  value='onnxruntime'),
+                 Parameter('calibration_override', value=OVERRIDE)]
     overrides += [Parameter(k, value=v) for k, v in params.items()]
     policy = PolicyNode(context=context, parameter_overrides=overrides)
     rig = Rig(context)
@@ -215,7 +221,8 @@ def test_inference_errors_of_any_kind_keep_the_loop_alive(ros_context, bundle):
 ])
 def test_a_model_that_does_not_match_the_rig_refuses_to_start(bundle, capsys, args, expected):
     """Exit code 2 and a message naming the model's value and the rig's."""
-    code = policy_main(['policy_node', '--ros-args', '-p', f'model:={bundle}', *args])
+    code = policy_main(['policy_node', '--ros-args', '-p', f'model:={bundle}',
+                        '-p', f'calibration_override:={OVERRIDE}', *args])
     assert code == 2
     error = capsys.readouterr().err
     assert 'refusing to start' in error
@@ -229,6 +236,41 @@ def test_a_plain_onnx_file_is_refused(tmp_path, capsys, bundle):
     model = onnx.load(str(bundle / 'policy.onnx'))
     del model.metadata_props[:]
     onnx.save(model, str(tmp_path / 'plain.onnx'))
-    code = policy_main(['policy_node', '--ros-args', '-p', f'model:={tmp_path / "plain.onnx"}'])
+    code = policy_main(['policy_node', '--ros-args', '-p', f'model:={tmp_path / "plain.onnx"}',
+                        '-p', f'calibration_override:={OVERRIDE}'])
     assert code == 2
     assert 'not a visuomotor bundle' in capsys.readouterr().err
+
+
+def test_without_a_passing_verification_the_policy_node_refuses_to_start(
+        bundle, capsys, tmp_path, verified_rig):
+    """The gate: no record, then a failed one; each exit 2 with what to run."""
+    import shutil
+    rig = tmp_path / 'twin_fr3'
+    shutil.copytree(verified_rig, rig, ignore=shutil.ignore_patterns('verification'))
+    code = policy_main(['policy_node', '--ros-args', '-p', f'model:={bundle}',
+                        '-p', f'calibration:={rig}'])
+    error = capsys.readouterr().err
+    assert code == 2 and 'no verification record' in error, error
+    assert f'visuomotor calibrate verify --rig {rig}' in error
+    code = policy_main(['policy_node', '--ros-args', '-p', f'model:={bundle}'])
+    assert code == 2 and 'no rig calibration given' in capsys.readouterr().err
+
+
+def test_a_verified_rig_starts_and_an_override_is_loud(ros_context, bundle, verified_rig):
+    verified = PolicyNode(context=ros_context, parameter_overrides=[
+        Parameter('model', value=str(bundle)), Parameter('backend', value='onnxruntime'),
+        Parameter('calibration', value=str(verified_rig))])
+    try:
+        assert verified.calibration.record_id.startswith('twin_fr3-')
+        assert not verified.calibration.override
+    finally:
+        verified.destroy_node()
+    policy, rig, executor = _graph(ros_context, bundle)
+    try:
+        assert policy.calibration.override == OVERRIDE
+        assert spin_until(executor, lambda: any('WITHOUT a verified calibration' in m
+                                                for m in rig.diagnostics), timeout_s=20.0)
+        assert 'calibration' in rig.diagnostic_keys
+    finally:
+        _close(policy, rig, executor)

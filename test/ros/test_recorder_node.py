@@ -20,13 +20,13 @@ FPS = 10.0
 
 
 @pytest.fixture
-def graph(ros_context, tmp_path):
+def graph(ros_context, tmp_path, verified_rig):
     harness = BridgeHarness(ros_context)
     recorder = RecorderNode(context=ros_context, parameter_overrides=[
         Parameter('use_sim_time', value=True), Parameter('dataset', value=str(tmp_path / 'ds')),
         Parameter('rig', value='twin_fr3'), Parameter('robot', value='fr3'),
         Parameter('fps', value=FPS), Parameter('codec', value='h264'),
-        Parameter('task', value='reach'), Parameter('calibration_record', value='test-record-1'),
+        Parameter('task', value='reach'), Parameter('calibration', value=str(verified_rig)),
         Parameter('preprocessing_spec', value='spatial_softmax_84')])
     clients = {name: harness.client.create_client(Trigger, f'/recorder/{name}')
                for name in ('start', 'stop', 'discard')}
@@ -49,7 +49,7 @@ def _call(harness, client):
     return future.result()
 
 
-def test_twin_episodes_are_recorded_and_read_back_exactly(graph):
+def test_twin_episodes_are_recorded_and_read_back_exactly(graph, verified_rig):
     harness, recorder, clients, path = graph
     harness.arm()
     targets = [harness.home + d for d in (np.array([0.1, 0.0, 0.0, 0.1, 0.0, 0.0, 0.0]),
@@ -91,7 +91,9 @@ def test_twin_episodes_are_recorded_and_read_back_exactly(graph):
             assert len(frames) == episode.length and frames[0].shape == (96, 96, 3)
             assert frames[-1].std() > 5  # a rendered scene
         provenance = episode.provenance
-        assert provenance['calibration_record'] == 'test-record-1'
+        calibration = provenance['calibration']
+        assert calibration['record'].startswith('twin_fr3-') and calibration['override'] is None
+        assert (verified_rig / 'verification' / f'{calibration["record"]}.json').is_file()
         assert provenance['robot'] == 'fr3' and provenance['rig'] == 'twin_fr3'
         assert len(provenance['preprocessing_spec_hash']) == 16
         assert abs(provenance['measured']['tick_hz'] - FPS) < 1.0
@@ -106,3 +108,22 @@ def test_twin_episodes_are_recorded_and_read_back_exactly(graph):
 def test_the_recorder_refuses_to_start_without_a_dataset(capsys):
     assert recorder_main(['recorder_node', '--ros-args', '-p', 'rig:=twin_fr3']) == 2
     assert 'dataset' in capsys.readouterr().err
+
+
+def test_the_recorder_refuses_without_a_verified_calibration(capsys, tmp_path):
+    code = recorder_main(['recorder_node', '--ros-args', '-p', 'rig:=twin_fr3',
+                          '-p', f'dataset:={tmp_path / "ds"}'])
+    error = capsys.readouterr().err
+    assert code == 2 and 'calibration gate' in error and 'calibration_override' in error
+
+
+def test_an_overridden_gate_is_stored_with_the_recorder(ros_context, tmp_path):
+    recorder = RecorderNode(context=ros_context, parameter_overrides=[
+        Parameter('dataset', value=str(tmp_path / 'ds')), Parameter('rig', value='twin_fr3'),
+        Parameter('calibration_override', value='bench test, camera not mounted (ada)')])
+    try:
+        calibration = recorder.provenance['calibration']
+        assert calibration['override'] == 'bench test, camera not mounted (ada)'
+        assert calibration['record'] is None and 'OVERRIDDEN' in calibration['gate']
+    finally:
+        recorder.destroy_node()

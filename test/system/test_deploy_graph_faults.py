@@ -8,7 +8,9 @@ bridge and watches the bridge's decisions, its state, the policy's latency and /
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from visuomotor.paths import share_dir
 from visuomotor.ros.demo_deploy import GraphSession, Supervisor
 from visuomotor.ros.graph import deploy_graph
 from visuomotor.ros.runner import GraphProcesses
+from visuomotor.sim.calibration_capture import verify_on_twin
 from visuomotor.sim.config import load_scene
 from visuomotor.training.demos import DEMO_SCENE
 
@@ -73,8 +76,13 @@ class Monitor(Supervisor):
 
 @pytest.fixture
 def graph(tmp_path: Path) -> Iterator[tuple[GraphSession, Monitor, GraphProcesses]]:
+    # The session starts as on a real rig: the cameras verified first (the gate checks).
+    rig = tmp_path / 'calibration' / 'twin_fr3'
+    shutil.copytree(share_dir() / 'calibration' / 'twin_fr3', rig,
+                    ignore=shutil.ignore_patterns('verification'))
+    assert verify_on_twin(rig, DEMO_SCENE, datetime.datetime.now(datetime.UTC)).passed
     nodes = deploy_graph({'robot': 'sim', 'scene': DEMO_SCENE, 'policy': str(MODEL),
-                          'seed': '5000', 'backend': 'onnxruntime'})
+                          'seed': '5000', 'backend': 'onnxruntime', 'calibration': str(rig)})
     # The policy reads the scene camera through the monitor's relay (to freeze it).
     nodes = [dataclasses.replace(n, parameters={
         **n.parameters, 'camera_topics': 'scene_camera=/relay/scene_camera/image_raw'})

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from support import REPO
+from visuomotor.calibration.rig_files import load_rig_calibration
+from visuomotor.calibration.verify import load_settings
 from visuomotor.cameras.intrinsics import load_camera_info
 from visuomotor.cameras.rig import load_rig
 from visuomotor.policy.backends import BackendOptions, open_backend
@@ -59,8 +62,20 @@ def _check(path: Path) -> None:
         sizes = [int(e.text or 0) for e in ET.parse(path).getroot().iterfind(
             './/p:transport_descriptor/p:segment_size', ns)]
         assert sizes and max(sizes) >= 6 * 1024 * 1024
+    elif relative.parts[0] == 'calibration' and relative.parts[2:3] == ('verification',):
+        # Verification records are per machine and session (git-ignored); when present,
+        # a record names its verdict and overlays/reports sit beside it.
+        if path.suffix == '.json':
+            assert isinstance(json.loads(path.read_text())['passed'], bool)
+        else:
+            assert path.suffix in ('.png', '.html'), 'only records, overlays and reports'
+    elif relative.parts[0] == 'calibration' and path.name == 'verification.yaml':
+        settings = load_settings(path.parent)
+        assert settings.poses_rad, 'the verification views need their robot poses'
     elif relative.parts[0] == 'calibration' and path.suffix == '.yaml':
-        load_camera_info(path)
+        rig = load_rig_calibration(path.parent)  # the whole folder, cross-checked
+        if path.stem in rig.cameras:
+            assert load_camera_info(path).width == rig.cameras[path.stem].intrinsics.width
     elif relative.parts[0] == 'models' and path.name == 'policy.onnx':
         bundle = load_bundle(path)
         assert bundle.card_path is not None, 'every bundle ships its model card'

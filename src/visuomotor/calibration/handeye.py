@@ -151,3 +151,23 @@ def calibrate_hand_eye(kind: str, flange_poses: Sequence[Matrix],
     rotation = tuple(float(np.degrees(np.linalg.norm(rotation_vector(
         board[:3, :3].T @ p[:3, :3])))) for p in implied)
     return HandEyeCalibration(kind, x, board, translation, rotation)
+
+
+def calibrate_fixed_camera(board_in_base: Matrix, board_poses: Sequence[Matrix], *,
+                           min_views: int = 1) -> HandEyeCalibration:
+    """A camera fixed in the cell, from views of a board at a measured fixture.
+
+    Every view gives base_T_camera = board_in_base @ inv(camera_T_board); the result is their
+    mean, with each view's deviation from it as the residuals. The board pose usually comes
+    from an eye-in-hand calibration (its `board`) or from measuring the fixture.
+    """
+    if len(board_poses) < min_views:
+        raise CalibrationError(f'{len(board_poses)} views of the fixture board; at least '
+                               f'{min_views} are needed')
+    implied = [np.asarray(board_in_base) @ invert(np.asarray(p)) for p in board_poses]
+    camera = _mean_pose(implied)
+    translation = tuple(float(np.linalg.norm(p[:3, 3] - camera[:3, 3]) * 1e3) for p in implied)
+    rotation = tuple(float(np.degrees(np.linalg.norm(rotation_vector(
+        camera[:3, :3].T @ p[:3, :3])))) for p in implied)
+    return HandEyeCalibration('fixture', camera, np.asarray(board_in_base), translation,
+                              rotation)

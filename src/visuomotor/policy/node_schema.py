@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from visuomotor.calibration.gate import GATE_PARAMS
 from visuomotor.cameras.sync import SyncConfig
 from visuomotor.params import Param, ParameterError, ParamValue
 from visuomotor.policy.backends import BACKENDS, BackendOptions
@@ -49,6 +50,7 @@ POLICY_NODE_PARAMS = (
     Param('command_topic', '/safety_bridge/command', 'where chunks go (the safety bridge)'),
     Param('gripper_topic', '/safety_bridge/gripper', 'where gripper widths go (the bridge)'),
     Param('seed', 0, 'seed of the denoising noise (reproducible rollouts)', 0, 2**31 - 1),
+    *GATE_PARAMS,
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from visuomotor.calibration.gate import GATE_PARAMS
 from visuomotor.params import Param
 from visuomotor.recording.video import CODECS
 
@@ -21,8 +22,7 @@ RECORDER_NODE_PARAMS = (
     Param('max_age_s', 0.2, 'no row when the newest frame is older than this (s)', 0.01, 5.0),
     Param('reliable_images', True, 'subscribe to images reliably (no frame lost in transport; '
           'needs a reliable publisher: ours are, some drivers are not: then set false)'),
-    Param('calibration_record', '', 'id of the calibration verification record of this '
-          'session (stored with every episode; empty: none)'),
+    *GATE_PARAMS,
     Param('preprocessing_spec', '', 'preprocessing spec the data is meant for (a name in '
           'config/preprocessing or a JSON path; its hash is stored with every episode)'),
 )

@@ -12,7 +12,10 @@ visuomotor.ros.demo_safety.
 
 Stage 4 (the policy runtime): see visuomotor.ros.demo_policy.
 
-Stage 5 (the bundled policy deployed through the whole graph): see visuomotor.ros.demo_deploy.
+Stage 5 (the pre-session calibration check and its gate): see visuomotor.ros.demo_calibration.
+
+Stage 6 (the bundled policy deployed through the whole graph, behind that gate): see
+visuomotor.ros.demo_deploy.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ STATUS = (
     ('x', 'policy runtime (TensorRT / ONNX Runtime / PyTorch) with action chunking'),
     ('x', 'synchronized capture and crash-safe recording'),
     ('x', 'train, export and deploy the bundled demo policy (deploy graph, launch files)'),
-    (' ', 'calibration and the pre-session verification gate'),
+    ('x', 'calibration and the pre-session verification gate'),
     (' ', 'Quest VR teleoperation'),
 )
 
@@ -172,7 +175,7 @@ def load_presets() -> dict[str, PreprocessSpec]:
 
 
 def run_demo(out_dir: Path, report: Callable[[str], None], episodes: int = 20) -> None:
-    """Run every demo stage, reporting through `report` (`episodes`: seeds of stage 5)."""
+    """Run every demo stage, reporting through `report` (`episodes`: seeds of stage 6)."""
     report('visuomotor demo: what exists so far')
     for mark, text in STATUS:
         report(f'  [{mark}] {text}')
@@ -217,10 +220,20 @@ def run_demo(out_dir: Path, report: Callable[[str], None], episodes: int = 20) -
     for line in policy_lines(run_policy_stage(out_dir)):
         report(line)
     report('')
-    report('stage 5: the bundled policy (models/pick_place_fr3) deployed on the twin through '
+    report('stage 5: the calibration check before a session, and the gate that enforces it '
+           "(the twin's wrist and scene cameras, ChArUco board on a fixture)")
+    from visuomotor.ros.demo_calibration import run_calibration_stage
+    from visuomotor.ros.demo_calibration import summary_lines as calibration_lines
+    from visuomotor.training.demos import DEMO_SCENE
+    calibration = run_calibration_stage(out_dir, DEMO_SCENE)
+    for line in calibration_lines(calibration):
+        report(line)
+    report('')
+    report('stage 6: the bundled policy (models/pick_place_fr3) deployed on the twin through '
            f'the whole ROS graph, {episodes} seeded episodes never seen in training')
     from visuomotor.ros.demo_deploy import run_deploy_stage
     from visuomotor.ros.demo_deploy import summary_lines as deploy_lines
     from visuomotor.training.demo_policy import EVAL_SEEDS
-    for line in deploy_lines(run_deploy_stage(out_dir, EVAL_SEEDS[:episodes], report=report)):
+    for line in deploy_lines(run_deploy_stage(out_dir, EVAL_SEEDS[:episodes], report=report,
+                                              calibration=str(calibration.folder))):
         report(line)

@@ -1,4 +1,4 @@
-"""Demo stage 5: the bundled policy deployed through the whole ROS graph on the twin.
+"""Demo stage 6: the bundled policy deployed through the whole ROS graph on the twin.
 
 The deploy graph (visuomotor.ros.graph.deploy_graph, robot:=sim: the twin's sim node with
 its cameras, the policy node with the bundled model, the safety bridge in commissioning
@@ -226,8 +226,12 @@ class _Video:
 def run_deploy_stage(out_dir: Path, seeds: Sequence[int] = EVAL_SEEDS, model: str = NAME,
                      real_time_factor: float = 1.0, max_episode_s: float = 45.0,
                      hold_s: float = 1.0, report: Callable[[str], None] | None = None,
-                     scene_name: str = DEMO_SCENE) -> DeployFigures:
-    """Run the seeded episodes in-process and through the ROS graph (see the module doc)."""
+                     scene_name: str = DEMO_SCENE, calibration: str = '') -> DeployFigures:
+    """Run the seeded episodes in-process and through the ROS graph (see the module doc).
+
+    `calibration` is the rig calibration folder whose verification the policy node's gate
+    checks (empty: the package's calibration/twin_fr3).
+    """
     say = report or (lambda line: None)
     seeds = list(seeds)
     if seeds != list(range(seeds[0], seeds[0] + len(seeds))):
@@ -242,7 +246,7 @@ def run_deploy_stage(out_dir: Path, seeds: Sequence[int] = EVAL_SEEDS, model: st
         f'({in_process.wall_s:.0f} s)')
     nodes = deploy_graph({'robot': 'sim', 'scene': scene_name, 'policy': str(bundle.directory),
                           'real_time_factor': str(real_time_factor), 'seed': str(seeds[0]),
-                          'backend': 'onnxruntime,torch'})
+                          'backend': 'onnxruntime,torch', 'calibration': calibration})
     figures = DeployFigures(bundle.directory, [f'{n.name} ({n.executable})' for n in nodes],
                             in_process, real_time_factor=real_time_factor)
     scene = load_scene(scene_name)

@@ -80,6 +80,11 @@ DEPLOY_ARGUMENTS = (
                    'preference'),
     LaunchArgument('arm_on_start', 'false', 'arm the safety bridge as soon as joint states '
                    'arrive (the twin demo); on a real robot call /safety_bridge/arm'),
+    LaunchArgument('calibration', '', 'rig calibration folder (a name under calibration/ or '
+                   'a path) whose newest verification must have passed; empty: the camera '
+                   "rig's name"),
+    LaunchArgument('calibration_override', '', 'start WITHOUT a passing, recent camera '
+                   'verification: the reason (logged loudly, stored with recorded episodes)'),
 )
 
 RECORD_ARGUMENTS = (
@@ -94,6 +99,11 @@ RECORD_ARGUMENTS = (
     LaunchArgument('real_time_factor', '1.0', 'robot:=sim only: simulated seconds per wall '
                    'second'),
     LaunchArgument('seed', '0', 'robot:=sim only: task seed of the first episode'),
+    LaunchArgument('calibration', '', 'rig calibration folder (a name under calibration/ or '
+                   'a path) whose newest verification must have passed; empty: the camera '
+                   "rig's name"),
+    LaunchArgument('calibration_override', '', 'start WITHOUT a passing, recent camera '
+                   'verification: the reason (logged loudly, stored with recorded episodes)'),
 )
 
 
@@ -165,6 +175,17 @@ def _robot_and_cell(args: Mapping[str, str]) -> tuple[str, bool, str, str]:
     return robot, sim, cameras, cell
 
 
+def _gate(args: Mapping[str, str], cameras: str) -> dict[str, ParamValue]:
+    """The calibration gate's parameters (policy node, recorder).
+
+    The camera rig's own calibration folder unless `calibration` names another.
+    """
+    from visuomotor.cameras.rig import load_rig
+
+    return {'calibration': args.get('calibration') or load_rig(cameras).name,
+            'calibration_override': args.get('calibration_override', '')}
+
+
 def _sim_and_capture(args: Mapping[str, str], sim: bool, cameras: str) -> list[NodeSpec]:
     from visuomotor.cameras.rig import load_rig
 
@@ -211,7 +232,7 @@ def deploy_graph(args: Mapping[str, str]) -> list[NodeSpec]:
     nodes = _sim_and_capture(values, sim, cameras)
     nodes.append(NodeSpec('policy_node', 'policy', 'visuomotor.ros.policy_node', {
         'model': values['policy'], 'robot': robot, 'backend': values['backend'],
-        'use_sim_time': sim}))
+        **_gate(values, cameras), 'use_sim_time': sim}))
     nodes.append(NodeSpec('safety_bridge', 'safety_bridge', 'visuomotor.ros.bridge_node', {
         'robot': robot, 'tier': values['tier'], 'workspace': cell,
         'arm_on_start': arm_on_start,
@@ -235,7 +256,7 @@ def record_graph(args: Mapping[str, str]) -> list[NodeSpec]:
         'robot': robot, 'tier': values['tier'], 'workspace': cell, 'use_sim_time': sim}))
     nodes.append(NodeSpec('recorder_node', 'recorder', 'visuomotor.ros.recorder_node', {
         'dataset': str(Path(values['dataset']).expanduser()), 'rig': cameras, 'robot': robot,
-        'task': values['task'], 'use_sim_time': sim}))
+        'task': values['task'], **_gate(values, cameras), 'use_sim_time': sim}))
     for node in nodes:
         check_parameters(node)
     return nodes

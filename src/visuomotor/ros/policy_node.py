@@ -1,6 +1,9 @@
 """The policy node: cameras and joint states in, time-parameterised chunks to the safety bridge.
 
-Startup refuses (exit 2, a message naming both values) when the bundle's contract does not
+Startup refuses (exit 2, a message saying why and what to run) without a passing, recent
+verification record of the rig's cameras (the calibration gate, visuomotor.calibration.gate;
+`calibration_override:=<reason>` starts anyway, logged loudly and shown on /diagnostics).
+It refuses (exit 2, a message naming both values) when the bundle's contract does not
 match the rig: camera names, joint names, control rate; then the chosen backend must
 reproduce the bundle's golden outputs, and is warmed up before the node reports ready.
 
@@ -23,6 +26,7 @@ Inference runs on a worker thread, off the ROS callback thread.
 
 from __future__ import annotations
 
+import datetime
 import json
 import threading
 import time
@@ -35,6 +39,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64, String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from visuomotor.calibration.gate import override_banner, require_gate
 from visuomotor.errors import ImageConversionError, VisuomotorError
 from visuomotor.paths import share_dir
 from visuomotor.policy.backends import open_backend
@@ -80,6 +85,13 @@ class PolicyNode(Node):
         self._worker: threading.Thread | None = None
         params = declare_parameters(self, POLICY_NODE_PARAMS)
         log = self.get_logger()
+        self.calibration = require_gate(
+            str(params['calibration']), float(params['calibration_max_age_h']),
+            str(params['calibration_override']), datetime.datetime.now(datetime.UTC))
+        if self.calibration.override:
+            log.error(override_banner(self.calibration))
+        else:
+            log.info(f'calibration gate: {self.calibration.message}')
         bundle = load_bundle(resolve_model(str(params['model'])))
         spec = bundle.spec
         robot = load_robot(str(params['robot']))
@@ -239,11 +251,15 @@ class PolicyNode(Node):
             status.message = 'the inference thread died; restart the node'
         elif problem:
             status.level, status.message = DiagnosticStatus.ERROR, f'refusing: {problem}'
+        elif self.calibration.override:
+            status.level = DiagnosticStatus.WARN
+            status.message = f'WITHOUT a verified calibration ({self.calibration.override})'
         elif newest is None:
             status.level, status.message = DiagnosticStatus.WARN, 'waiting for the first chunk'
         else:
             status.level, status.message = DiagnosticStatus.OK, 'running'
-        values = [KeyValue(key='backend', value=self.backend_name)]
+        values = [KeyValue(key='backend', value=self.backend_name),
+                  KeyValue(key='calibration', value=self.calibration.message)]
         for stage, (median, p99) in sorted(summary.items()):
             values.append(KeyValue(key=f'{stage}_ms', value=f'median {median:.2f}, p99 '
                                    f'{p99:.2f}'))

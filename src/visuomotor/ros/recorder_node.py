@@ -8,12 +8,16 @@ Topic `~/task` (std_msgs/String): the task of the next episode (default: paramet
 Publishes `~/state` (latched String: idle | recording <index> | committing <index>) and
 /diagnostics (rows, refused ticks, marks, last commit).
 
-Every committed episode carries its provenance: rig and robot, the calibration verification
-record id, the preprocessing spec hash, the software version, the measured rates.
+Every committed episode carries its provenance: rig and robot, the calibration gate's
+decision (the verification record id and time, or the override and its reason), the
+preprocessing spec hash, the software version, the measured rates. Like the policy node, the
+recorder refuses to start without a passing, recent verification of the rig's cameras unless
+`calibration_override` gives a reason (visuomotor.calibration.gate).
 """
 
 from __future__ import annotations
 
+import datetime
 import threading
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,7 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 import visuomotor
+from visuomotor.calibration.gate import override_banner, require_gate
 from visuomotor.cameras.rig import load_rig
 from visuomotor.cameras.sync import SyncConfig
 from visuomotor.errors import ImageConversionError, VisuomotorError
@@ -56,6 +61,13 @@ class RecorderNode(Node):
         params = declare_parameters(self, RECORDER_NODE_PARAMS)
         if not params['dataset']:
             raise VisuomotorError('dataset: no dataset path given; set dataset:=/data/<name>')
+        gate = require_gate(str(params['calibration']), float(params['calibration_max_age_h']),
+                            str(params['calibration_override']),
+                            datetime.datetime.now(datetime.UTC))
+        if gate.override:
+            self.get_logger().error(override_banner(gate) + ' (stored with every episode)')
+        else:
+            self.get_logger().info(f'calibration gate: {gate.message}')
         rig = load_rig(str(params['rig']))
         robot = load_robot(str(params['robot']))
         video = VideoSettings(str(params['codec']))
@@ -77,14 +89,11 @@ class RecorderNode(Node):
         self.last_commit = ''
         self.provenance: dict[str, Any] = {
             'rig': rig.name, 'rig_file': str(rig.source), 'robot': robot.name,
-            'calibration_record': str(params['calibration_record']) or None,
+            'calibration': gate.provenance(),
             'preprocessing_spec_hash': _spec_hash(str(params['preprocessing_spec'])),
             'software': f'visuomotor {visuomotor.__version__}',
             'fps': config.fps, 'codec': video.codec,
             'sync': {'max_skew_s': config.sync.max_skew_s, 'max_age_s': config.sync.max_age_s}}
-        if self.provenance['calibration_record'] is None:
-            self.get_logger().warning('no calibration_record: episodes are recorded without a '
-                                      'verified calibration (stored as such)')
         for camera in cameras:
             self.create_subscription(Image, f'/{camera.name}/image_raw',
                                      self._frame_handler(camera.name),

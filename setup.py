@@ -61,6 +61,7 @@ setup(
             'policy_node = visuomotor.ros.policy_node:main',
             'capture_node = visuomotor.ros.capture_node:main',
             'recorder_node = visuomotor.ros.recorder_node:main',
+            'calibration_capture_node = visuomotor.ros.calibration_capture_node:main',
         ],
     },
 )

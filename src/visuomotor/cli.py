@@ -9,7 +9,7 @@ visuomotor dataset export-hdf5 PATH OUT     export it to a robomimic-style HDF5 
 visuomotor train DATASET OUT [--head ...]   behaviour cloning on a recorded dataset -> bundle
 visuomotor train-demo                       record, train and evaluate the bundled demo policy
 visuomotor evaluate BUNDLE [--seeds N]      roll a bundle out on the twin in-process
-visuomotor launch deploy|record ARG:=VALUE  run a node graph without the launch package
+visuomotor launch deploy|record|calibrate ARG:=VALUE  run a node graph without launch
 visuomotor calibrate twin|verify|gate ...   calibrate the cameras, verify them before a
                                             session, ask the gate (see --help)
 """
@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     _training_parsers(commands)
     launch = commands.add_parser('launch', help='run a node graph (deploy, record) as '
                                  'processes, like ros2 launch, where launch is not installed')
-    launch.add_argument('graph', choices=('deploy', 'record'))
+    launch.add_argument('graph', choices=('deploy', 'record', 'calibrate'))
     launch.add_argument('arguments', nargs='*', help='launch arguments, name:=value')
     launch.add_argument('--log-dir', default='log/visuomotor_launch',
                         help='per-node logs and params files')

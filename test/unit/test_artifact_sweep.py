@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from support import REPO
+from visuomotor.calibration.captures import load_captures
 from visuomotor.calibration.rig_files import load_rig_calibration
 from visuomotor.calibration.verify import load_settings
 from visuomotor.cameras.intrinsics import load_camera_info
@@ -69,6 +70,9 @@ def _check(path: Path) -> None:
             assert isinstance(json.loads(path.read_text())['passed'], bool)
         else:
             assert path.suffix in ('.png', '.html'), 'only records, overlays and reports'
+    elif relative.parts[0] == 'calibration' and relative.parts[2:3] == ('captures',):
+        # Capture folders (git-ignored): every complete view reads back.
+        assert load_captures(REPO.joinpath(*relative.parts[:4])).cameras
     elif relative.parts[0] == 'calibration' and path.name == 'verification.yaml':
         settings = load_settings(path.parent)
         assert settings.poses_rad, 'the verification views need their robot poses'

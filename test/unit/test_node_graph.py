@@ -95,11 +95,13 @@ def _launch_nodes(file: str, arguments: tuple[graph.LaunchArgument, ...],
 
 DEPLOY = {'robot': 'sim', 'policy': 'pick_place_fr3', 'real_time_factor': '2.0'}
 RECORD = {'robot': 'sim', 'dataset': '/tmp/demos', 'task': '1'}  # a task YAML reads as int
+CALIBRATE = {'robot': 'sim', 'arm_on_start': 'true'}
 
 
 @pytest.mark.parametrize(('file', 'build', 'arguments', 'values'), [
     ('deploy.launch.py', graph.deploy_graph, graph.DEPLOY_ARGUMENTS, DEPLOY),
     ('record.launch.py', graph.record_graph, graph.RECORD_ARGUMENTS, RECORD),
+    ('calibrate.launch.py', graph.calibrate_graph, graph.CALIBRATE_ARGUMENTS, CALIBRATE),
 ])
 def test_launch_file_and_runner_start_the_same_nodes(
         fake_launch: None, tmp_path: Path, file: str, build: Any,
@@ -212,3 +214,23 @@ def test_the_runner_runs_stops_kills_and_restarts_node_processes(tmp_path: Path)
         processes.start('fine')
         assert processes.alive('fine')
     assert not processes.alive('fine')
+
+
+def test_the_graphs_carry_the_calibration_gate() -> None:
+    """Deploy and record check the camera rig's own calibration unless told otherwise; the
+    calibrate graph renders the twin at the calibrated size with the rig's board."""
+    deploy = {n.executable: n for n in graph.deploy_graph(DEPLOY)}
+    assert deploy['policy_node'].parameters['calibration'] == 'twin_fr3'
+    assert deploy['policy_node'].parameters['calibration_override'] == ''
+    record = {n.executable: n for n in graph.record_graph(
+        RECORD | {'calibration': '/data/cal/lab', 'calibration_override': 'bench day (ada)'})}
+    assert record['recorder_node'].parameters['calibration'] == '/data/cal/lab'
+    assert record['recorder_node'].parameters['calibration_override'] == 'bench day (ada)'
+    calibrate = {n.executable: n for n in graph.calibrate_graph(CALIBRATE)}
+    assert set(calibrate) == {'sim_node', 'safety_bridge', 'calibration_capture_node'}
+    sim = calibrate['sim_node'].parameters
+    assert (sim['image_width'], sim['image_height']) == (640, 480)
+    assert str(sim['calibration_board']).endswith('calibration/twin_fr3')
+    with pytest.raises(VisuomotorError, match='arm_on_start:=true is for the twin only'):
+        graph.calibrate_graph({'robot': 'fr3', 'cameras': 'example_lab', 'rig': 'twin_fr3',
+                               'arm_on_start': 'true'})

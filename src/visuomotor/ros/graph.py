@@ -15,6 +15,7 @@ starts, the same way in both consumers. This module does not import rclpy.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +123,7 @@ def _number(text: str, name: str) -> float:
 
 
 def _schemas() -> dict[str, tuple[Param, ...]]:
+    from visuomotor.calibration.node_schema import CALIBRATION_CAPTURE_PARAMS
     from visuomotor.cameras.node_schema import CAPTURE_NODE_PARAMS
     from visuomotor.policy.node_schema import POLICY_NODE_PARAMS
     from visuomotor.recording.node_schema import RECORDER_NODE_PARAMS
@@ -130,7 +132,8 @@ def _schemas() -> dict[str, tuple[Param, ...]]:
 
     return {'sim_node': SIM_NODE_PARAMS, 'safety_bridge': BRIDGE_NODE_PARAMS,
             'policy_node': POLICY_NODE_PARAMS, 'capture_node': CAPTURE_NODE_PARAMS,
-            'recorder_node': RECORDER_NODE_PARAMS}
+            'recorder_node': RECORDER_NODE_PARAMS,
+            'calibration_capture_node': CALIBRATION_CAPTURE_PARAMS}
 
 
 def check_parameters(node: NodeSpec) -> None:
@@ -262,4 +265,60 @@ def record_graph(args: Mapping[str, str]) -> list[NodeSpec]:
     return nodes
 
 
-GRAPHS = {'deploy': (deploy_graph, DEPLOY_ARGUMENTS), 'record': (record_graph, RECORD_ARGUMENTS)}
+CALIBRATE_ARGUMENTS = (
+    LaunchArgument('robot', 'sim', f'robot: one of {", ".join(ROBOTS)}'),
+    LaunchArgument('calibration', '', 'rig calibration folder (a name under calibration/ or '
+                   "a path); empty: the camera rig's name"),
+    LaunchArgument('cameras', '', 'camera rig file; empty: the twin rig for robot:=sim'),
+    LaunchArgument('rig', '', 'work cell (TCP workspace box); empty: the twin cell for '
+                   'robot:=sim'),
+    LaunchArgument('mode', 'robot', 'robot: move through the verification poses via the '
+                   'safety bridge (arm it first: /safety_bridge/arm); operator: capture on '
+                   '/calibration_capture/capture calls'),
+    LaunchArgument('out', '', 'capture folder (empty: <calibration>/captures/<time>)'),
+    LaunchArgument('tier', 'commissioning', 'safety limit tier'),
+    LaunchArgument('scene', 'fr3', 'robot:=sim only: the twin scene'),
+    LaunchArgument('real_time_factor', '1.0', 'robot:=sim only: simulated seconds per wall '
+                   'second'),
+    LaunchArgument('arm_on_start', 'false', 'robot:=sim only: arm the bridge at once'),
+)
+
+
+def calibrate_graph(args: Mapping[str, str]) -> list[NodeSpec]:
+    """The verification graph: (twin or capture) + safety bridge + the capture helper.
+
+    On the twin (robot:=sim), the sim node renders at the calibrated resolution and places
+    the rig's ChArUco board where its board.yaml says.
+    """
+    values = _with_defaults(args, CALIBRATE_ARGUMENTS, 'calibrate')
+    robot, sim, cameras, cell = _robot_and_cell(values)
+    calibration = _gate(values, cameras)['calibration']
+    arm_on_start = _flag(values['arm_on_start'], 'arm_on_start')
+    if arm_on_start and not sim:
+        raise VisuomotorError(f'arm_on_start:=true is for the twin only; on robot:={robot} arm '
+                              'with /safety_bridge/arm once the cell is clear')
+    nodes = _sim_and_capture(values, sim, cameras)
+    if sim:
+        from visuomotor.calibration.rig_files import load_rig_calibration
+
+        rig = load_rig_calibration(str(calibration))
+        width, height = {(c.intrinsics.width, c.intrinsics.height)
+                         for c in rig.cameras.values()}.pop()
+        nodes[0] = dataclasses.replace(nodes[0], parameters={
+            **nodes[0].parameters, 'image_width': width, 'image_height': height,
+            'calibration_board': str(rig.folder)})
+    nodes.append(NodeSpec('safety_bridge', 'safety_bridge', 'visuomotor.ros.bridge_node', {
+        'robot': robot, 'tier': values['tier'], 'workspace': cell,
+        'arm_on_start': arm_on_start, 'use_sim_time': sim}))
+    nodes.append(NodeSpec('calibration_capture_node', 'calibration_capture',
+                          'visuomotor.ros.calibration_capture_node', {
+                              'calibration': str(calibration), 'robot': robot,
+                              'mode': values['mode'], 'out': values['out'],
+                              'use_sim_time': sim}))
+    for node in nodes:
+        check_parameters(node)
+    return nodes
+
+
+GRAPHS = {'deploy': (deploy_graph, DEPLOY_ARGUMENTS), 'record': (record_graph, RECORD_ARGUMENTS),
+          'calibrate': (calibrate_graph, CALIBRATE_ARGUMENTS)}

@@ -29,6 +29,7 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from visuomotor.calibration.rig_files import calibration_folder, load_board
 from visuomotor.errors import VisuomotorError
 from visuomotor.robots.transforms import Matrix
 from visuomotor.ros.image_conversion import intrinsics_to_camera_info, numpy_to_image
@@ -36,6 +37,7 @@ from visuomotor.ros.node_main import pose_to_msg, run_node
 from visuomotor.ros.parameters import declare_parameters
 from visuomotor.ros.stamps import ns_to_stamp
 from visuomotor.ros.trajectory_conversion import trajectory_from_msg
+from visuomotor.sim.calibration_capture import with_board
 from visuomotor.sim.camera_noise import CameraNoise
 from visuomotor.sim.config import load_scene
 from visuomotor.sim.joint_trajectory import CommandError
@@ -71,6 +73,9 @@ class SimNode(Node):
             if not (width and height):
                 raise VisuomotorError('set both image_width and image_height, or neither')
             scene = scene.with_resolution(width, height)
+        if params['calibration_board']:
+            placement = load_board(calibration_folder(str(params['calibration_board'])))
+            scene = with_board(scene, placement, resolution=None)
         self.twin = Twin(scene)
         self.task = PickPlaceTask(scene.task)
         self.seed = int(params['seed'])

@@ -40,8 +40,8 @@ CUBE_PARKED_XY = (0.05, 0.5)
 
 
 def with_board(scene: SceneConfig, placement: BoardPlacement,
-               resolution: tuple[int, int] = CALIBRATION_RESOLUTION) -> SceneConfig:
-    """`scene` at `resolution` with the board placed as `placement` says.
+               resolution: tuple[int, int] | None = CALIBRATION_RESOLUTION) -> SceneConfig:
+    """`scene` at `resolution` (None: as it is) with the board placed as `placement` says.
 
     A fixture pose is in the robot base frame, a gripper pose in the flange frame.
     """
@@ -54,7 +54,8 @@ def with_board(scene: SceneConfig, placement: BoardPlacement,
                         squares=placement.board.squares, square_m=placement.board.square_m,
                         marker_m=placement.board.marker_m,
                         dictionary=placement.board.dictionary)
-    return dataclasses.replace(scene.with_resolution(*resolution), board=board)
+    resized = scene if resolution is None else scene.with_resolution(*resolution)
+    return dataclasses.replace(resized, board=board)
 
 
 def capture(twin: Twin, poses: Sequence[npt.ArrayLike], cameras: Sequence[str]

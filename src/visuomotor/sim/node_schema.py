@@ -16,6 +16,8 @@ SIM_NODE_PARAMS = (
           'the scene file size', 0, 4096),
     Param('image_height', 0, 'render every camera at this height; 0 keeps the scene file size',
           0, 4096),
+    Param('calibration_board', '', "place the ChArUco board of this rig calibration folder's "
+          'board.yaml in the scene (checking a calibration on the twin); empty: no board'),
     Param('seed', 0, 'task seed of the first episode (object pose, colours); ~/reset moves to '
           'the next seed', 0, 2**31 - 1),
     Param('world_frame', 'world', 'frame_id of the privileged /sim poses'),

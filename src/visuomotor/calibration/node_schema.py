@@ -14,8 +14,10 @@ CALIBRATION_CAPTURE_PARAMS = (
     Param('mode', 'robot', 'robot: move the arm through the poses via the safety bridge; '
           'operator: capture when ~/capture (std_srvs/Trigger) is called, the operator having '
           'put the arm or the board in place', choices=CAPTURE_MODES),
-    Param('verify', True, 'after the last view, verify the rig on the captured views and '
-          'write the record (exit code 0: passed, 1: failed)'),
+    Param('verify', True, 'robot mode: after the last pose, verify the rig on the captured '
+          'views and write the record (exit code 0: passed, 1: failed). Operator-mode '
+          'folders are verified or solved with `visuomotor calibrate verify|intrinsics|handeye '
+          '--captures`'),
     Param('max_speed_rad_s', 0.3, 'fastest joint speed of the moves between poses (the '
           "bridge's limits still apply)", 0.01, 2.0),
     Param('settle_s', 0.5, 'wait this long at each pose before taking the frames (s)',

@@ -7,6 +7,8 @@ frame of every camera and the joint positions. operator mode: the same capture e
 `~/capture` (std_srvs/Trigger) is called, with the operator having put the arm or the board
 in place; the reply says how many views are taken. Progress is logged at every view.
 
+After each view the log says, per camera, how many board corners it found and which image
+regions and board tilts the views so far still miss (coverage guidance for a calibration).
 Every view goes to a capture folder (visuomotor.calibration.captures) as it is taken. With
 `verify` set, the views are checked against the rig's calibration after the last one and the
 record, overlays and report are written (visuomotor.calibration.verify); the process exits 0
@@ -24,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -34,6 +37,8 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from visuomotor.calibration.captures import CaptureWriter, load_captures
+from visuomotor.calibration.charuco import detect_board
+from visuomotor.calibration.intrinsics import Coverage
 from visuomotor.calibration.node_schema import CALIBRATION_CAPTURE_PARAMS
 from visuomotor.calibration.report import write_record
 from visuomotor.calibration.rig_files import load_rig_calibration
@@ -48,6 +53,7 @@ from visuomotor.ros.stamps import stamp_to_ns
 from visuomotor.ros.trajectory_conversion import trajectory_to_msg
 from visuomotor.sim.joint_trajectory import JointTrajectoryCommand
 
+Frame = npt.NDArray[np.uint8]
 STEP_S = 0.1
 HORIZON = 5
 
@@ -80,7 +86,8 @@ class CalibrationCaptureNode(Node):
         self.settle_s = float(params['settle_s'])
         self.tolerance = float(params['tolerance_rad'])
         self.pose_timeout_s = float(params['pose_timeout_s'])
-        self.frames: dict[str, tuple[int, Image]] = {}
+        self.frames: dict[str, tuple[int, Frame]] = {}
+        self.coverage: dict[str, Coverage] = {}
         self.joints: np.ndarray | None = None
         self.index = 0
         self.phase = 'moving'
@@ -179,11 +186,26 @@ class CalibrationCaptureNode(Node):
         stamps = {c: self.frames[c][0] for c in self.cameras}
         view = self.writer.add([float(v) for v in self.joints], images, stamps_ns=stamps)
         total = len(self.poses) if self.mode == 'robot' else '?'
-        self._say(f'view {view}/{total} taken')
+        self._say(f'view {view}/{total} taken; ' + '; '.join(
+            self._coverage(c, images[c]) for c in self.cameras))
         self.index += 1
         self.phase, self.phase_since = ('moving', 0.0) if self.mode == 'robot' else ('idle', 0.0)
         if self.mode == 'robot' and self.index == len(self.poses):
             self._conclude()
+
+    def _coverage(self, camera: str, image: Frame) -> str:
+        """Board corners found in this view, and what the views so far still miss."""
+        intrinsics = self.rig.cameras[camera].intrinsics
+        coverage = self.coverage.setdefault(camera, Coverage(
+            int(image.shape[1]), int(image.shape[0]),
+            camera_matrix=intrinsics.camera_matrix()
+            if (intrinsics.width, intrinsics.height) == (image.shape[1], image.shape[0])
+            else None))
+        found = detect_board(image, self.rig.board.board, source=camera)
+        if found is None:
+            return f'{camera}: no board'
+        coverage.add(found)
+        return f'{camera}: {len(found)} corners, {coverage.describe()}'
 
     def _conclude(self) -> None:
         if not self.verify:

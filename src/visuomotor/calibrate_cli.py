@@ -77,20 +77,12 @@ def _move(text: str) -> tuple[str, tuple[tuple[float, ...], tuple[float, ...]]]:
     return camera, (shift or (0.0, 0.0, 0.0), rotate or (0.0, 0.0, 0.0))
 
 
-def _views_from(captures_dir: str, robot_name: str = ''):  # type: ignore[no-untyped-def]
-    from visuomotor.calibration.captures import load_captures
-    from visuomotor.calibration.verify import CameraView
+def _views_from(captures_dir: str):  # type: ignore[no-untyped-def]
+    from visuomotor.calibration.captures import camera_views, load_captures
     from visuomotor.robots.description import load_robot
-    from visuomotor.robots.kinematics import flange_pose
 
     captures = load_captures(captures_dir)
-    robot = load_robot(robot_name or captures.robot)
-    views: dict[str, list[CameraView]] = {c: [] for c in captures.cameras}
-    for view in captures.views:
-        flange = flange_pose(robot, view.joint_positions)
-        for camera, image in view.images.items():
-            views.setdefault(camera, []).append(CameraView(image, flange))
-    return captures, views
+    return captures, camera_views(captures, load_robot(captures.robot))
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -111,10 +103,11 @@ def _verify(args: argparse.Namespace) -> int:
         record = verify_on_twin(args.rig, args.scene, _now(), moves=moves)
     for check in record.cameras:
         print(check.summary())
-    folder = Path(args.rig) if '/' in args.rig else None
-    where = folder or 'the rig folder'
-    print(f'{"PASSED" if record.passed else "FAILED"}: record {record.id} in {where}'
-          f'/verification (report {record.id}.html)')
+    from visuomotor.calibration.rig_files import RECORDS, calibration_folder
+
+    records = calibration_folder(args.rig) / RECORDS
+    print(f'{"PASSED" if record.passed else "FAILED"}: record {record.id} in {records} '
+          f'(report {record.id}.html)')
     return 0 if record.passed else 1
 
 
@@ -205,7 +198,10 @@ def _handeye(args: argparse.Namespace) -> int:
         solve = calibrate_hand_eye(args.kind, flanges, seen)
     print(f'{args.camera}: {solve.describe()}')
     parent = 'flange' if args.kind == 'eye_in_hand' else 'base'
-    print(f'wrote {save_extrinsics(CameraExtrinsics(args.camera, parent, solve.camera, args.kind, solve.views, float(np.median(solve.translation_mm)), float(np.median(solve.rotation_deg))), folder)}')  # noqa: E501
+    extrinsics = CameraExtrinsics(args.camera, parent, solve.camera, args.kind, solve.views,
+                                  float(np.median(solve.translation_mm)),
+                                  float(np.median(solve.rotation_deg)))
+    print(f'wrote {save_extrinsics(extrinsics, folder)}')
     if args.kind != 'fixture':
         placement = 'fixture' if args.kind == 'eye_in_hand' else 'gripper'
         path = save_board(BoardPlacement(board, placement, solve.board,

@@ -21,21 +21,15 @@ from visuomotor.robots.transforms import (
     rot_y,
     rot_z,
     rotation_from_vector,
-    rotation_vector,
 )
 from visuomotor.sim.board import board_size_m
+from visuomotor.sim.calibrate_twin import pose_error
 from visuomotor.sim.config import BoardConfig, load_scene
 from visuomotor.sim.twin import Twin
 
 Matrix = np.ndarray
 TABLE_BOARD = BoardConfig(xyz_m=(0.45, 0.1, 0.002), squares=(5, 7), square_m=0.04,
                           marker_m=0.03)
-
-
-def pose_error(solved: Matrix, truth: Matrix) -> tuple[float, float]:
-    """(mm, degrees) between two poses."""
-    return (float(np.linalg.norm(solved[:3, 3] - truth[:3, 3]) * 1e3),
-            float(np.degrees(np.linalg.norm(rotation_vector(truth[:3, :3].T @ solved[:3, :3])))))
 
 
 def eye_in_hand_views(twin: Twin, count: int, seed: int) -> tuple[list[Matrix], list[Matrix]]:

@@ -22,7 +22,10 @@ import numpy.typing as npt
 import yaml
 
 from visuomotor.calibration.rig_files import CalibrationFileError, write_atomic
+from visuomotor.calibration.verify import CameraView
 from visuomotor.config_fields import FieldReader
+from visuomotor.robots.description import RobotDescription
+from visuomotor.robots.kinematics import flange_pose
 
 Image = npt.NDArray[np.uint8]
 
@@ -115,3 +118,13 @@ def load_captures(folder: str | Path) -> Captures:
                                  {str(k): str(v) for k, v in dict(serials).items()}))
     return Captures(root, info.text('robot'), tuple(str(n) for n in names),
                     tuple(str(c) for c in cameras), tuple(views))
+
+
+def camera_views(captures: Captures, robot: RobotDescription) -> dict[str, list[CameraView]]:
+    """Per camera, its images paired with the flange pose (FK of the captured joints)."""
+    views: dict[str, list[CameraView]] = {camera: [] for camera in captures.cameras}
+    for view in captures.views:
+        flange = flange_pose(robot, view.joint_positions)
+        for camera, image in view.images.items():
+            views.setdefault(camera, []).append(CameraView(image, flange))
+    return views

@@ -24,6 +24,7 @@ import yaml
 
 import visuomotor
 from visuomotor.calibration.charuco import BoardView, CalibrationError
+from visuomotor.calibration.rig_files import write_atomic
 from visuomotor.cameras.intrinsics import CameraIntrinsics
 
 MODELS = ('plumb_bob', 'rational_polynomial')
@@ -192,9 +193,5 @@ def save_intrinsics(result: IntrinsicCalibration, path: str | Path, *, serial: s
         'calibrated_at': (now or datetime.datetime.now(datetime.UTC)).isoformat(),
         'software': f'visuomotor {visuomotor.__version__}',
     })
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + '.tmp')
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding='utf-8')
-    tmp.replace(out)  # a crash never leaves half a calibration
-    return out
+    # A crash never leaves half a calibration.
+    return write_atomic(Path(path), yaml.safe_dump(data, sort_keys=False))

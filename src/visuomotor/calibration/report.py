@@ -124,9 +124,7 @@ def write_record(record: VerificationRecord, folder: Path, drawn: Mapping[str, D
         name = f'{record.id}_{check.camera}.png'
         ok, png = cv2.imencode('.png', overlay(check, drawn.get(check.camera, ())))
         if ok:
-            tmp = folder / (name + '.tmp')
-            tmp.write_bytes(png.tobytes())
-            tmp.replace(folder / name)
+            write_atomic(folder / name, png.tobytes())
         cameras.append(dataclasses.replace(check, overlay=name))
     written = dataclasses.replace(record, cameras=tuple(cameras))
     write_atomic(folder / f'{record.id}.html',

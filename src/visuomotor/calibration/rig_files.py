@@ -44,11 +44,11 @@ class CalibrationFileError(CalibrationError, FieldError):
     """A calibration file is missing, unreadable or invalid (the field names the file)."""
 
 
-def write_atomic(path: Path, text: str) -> Path:
-    """Write `text` to `path` through a temporary file and a rename."""
+def write_atomic(path: Path, data: str | bytes) -> Path:
+    """Write `data` (text as UTF-8) to `path` through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(text, encoding='utf-8')
+    tmp.write_bytes(data.encode('utf-8') if isinstance(data, str) else data)
     tmp.replace(path)
     return path
 

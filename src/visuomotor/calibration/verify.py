@@ -219,11 +219,14 @@ def measure_view(view: BoardView, calibration: CameraCalibration, board: BoardPl
     return result, observed, predicted_px
 
 
+Drawn = list[tuple[Image, BoardView | None, npt.NDArray[np.float64] | None]]
+FIGURES = ('rms_px', 'translation_mm', 'rotation_deg', 'corner_error_px', 'shift_mm',
+           'turn_deg')
+
+
 def verify_camera(calibration: CameraCalibration, board: BoardPlacement,
                   views: Sequence[CameraView], limits: VerifyLimits, *,
-                  serial: str = '') -> tuple[CameraCheck, list[tuple[Image, BoardView | None,
-                                                                      npt.NDArray[np.float64]
-                                                                      | None]]]:
+                  serial: str = '') -> tuple[CameraCheck, Drawn]:
     """Check one camera.
 
     Also returns, per view, (image, detection, predicted corners) for the overlay. `serial`
@@ -237,7 +240,7 @@ def verify_camera(calibration: CameraCalibration, board: BoardPlacement,
                         'another camera is plugged in here; swap it back or recalibrate')
     resolution: tuple[int, int] | None = None
     results: list[ViewResult] = []
-    drawn: list[tuple[Image, BoardView | None, npt.NDArray[np.float64] | None]] = []
+    drawn: Drawn = []
     for view in views:
         image = np.asarray(view.image)
         resolution = (int(image.shape[1]), int(image.shape[0]))
@@ -256,20 +259,18 @@ def verify_camera(calibration: CameraCalibration, board: BoardPlacement,
         problems.append(f'images are {resolution[0]}x{resolution[1]}, the calibration is for '
                         f'{calibrated[0]}x{calibrated[1]}: set the camera mode back or '
                         'recalibrate the intrinsics')
-    figures: dict[str, float | None] = dict.fromkeys(
-        ('rms_px', 'translation_mm', 'rotation_deg', 'corner_error_px', 'shift_mm',
-         'turn_deg'))
-    if results:
-        for key in figures:
-            figures[key] = float(np.median([getattr(r, key) for r in results]))
-    if len(results) < limits.min_views and (resolution is None or resolution == calibrated):
+    figures = {key: float(np.median([getattr(r, key) for r in results])) for key in FIGURES
+               } if results else {}
+    if not views:
+        problems.append(f'no images captured from {calibration.name}: is its topic '
+                        'publishing?')
+    elif len(results) < limits.min_views and resolution == calibrated:
         problems.append(f'the board was found in {len(results)} of {len(views)} views (at '
                         f'least {limits.min_views} with {limits.min_corners} corners needed): '
                         f'is the board at its {board.placement} and in view, lit, in focus?')
-    if results:
+    if figures:
         rms, offset, turn = (figures['rms_px'], figures['translation_mm'],
                              figures['rotation_deg'])
-        assert rms is not None and offset is not None and turn is not None  # set above
         if rms > limits.reprojection_rms_px:
             problems.append(f'reprojection error {rms:.2f} px with the stored intrinsics '
                             f'(limit {limits.reprojection_rms_px:g} px): the lens or camera '
@@ -285,9 +286,10 @@ def verify_camera(calibration: CameraCalibration, board: BoardPlacement,
                 'handeye`')
     check = CameraCheck(
         calibration.name, not problems, tuple(problems), len(views), len(results), resolution,
-        calibrated, serial, calibration.serial, figures['rms_px'], figures['translation_mm'],
-        figures['rotation_deg'], figures['corner_error_px'], figures['shift_mm'],
-        figures['turn_deg'], limits)
+        calibrated, serial, calibration.serial, rms_px=figures.get('rms_px'),
+        translation_mm=figures.get('translation_mm'), rotation_deg=figures.get('rotation_deg'),
+        corner_error_px=figures.get('corner_error_px'), shift_mm=figures.get('shift_mm'),
+        turn_deg=figures.get('turn_deg'), limits=limits)
     return check, drawn
 
 
@@ -343,9 +345,6 @@ def new_record(rig: RigCalibration, checks: Sequence[CameraCheck],
                               platform.node())
 
 
-Drawn = list[tuple[Image, BoardView | None, npt.NDArray[np.float64] | None]]
-
-
 def verify_rig(rig: RigCalibration, views: Mapping[str, Sequence[CameraView]],
                now: datetime.datetime, *, settings: VerifySettings | None = None,
                serials: Mapping[str, str] | None = None
@@ -361,9 +360,6 @@ def verify_rig(rig: RigCalibration, views: Mapping[str, Sequence[CameraView]],
         check, pictures = verify_camera(calibration, rig.board, list(views.get(name, ())),
                                         settings.limits(name),
                                         serial=(serials or {}).get(name, ''))
-        if not views.get(name):
-            check = replace(check, passed=False, problems=(
-                f'no images captured from {name}: is its topic publishing?',))
         checks.append(check)
         drawn[name] = pictures
     return new_record(rig, checks, now), drawn

@@ -36,16 +36,15 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from visuomotor.calibration.captures import CaptureWriter, load_captures
+from visuomotor.calibration.captures import CaptureWriter, camera_views, load_captures
 from visuomotor.calibration.charuco import detect_board
 from visuomotor.calibration.intrinsics import Coverage
 from visuomotor.calibration.node_schema import CALIBRATION_CAPTURE_PARAMS
 from visuomotor.calibration.report import write_record
 from visuomotor.calibration.rig_files import load_rig_calibration
-from visuomotor.calibration.verify import CameraView, load_settings, verify_rig
+from visuomotor.calibration.verify import load_settings, verify_rig
 from visuomotor.errors import ImageConversionError, VisuomotorError
 from visuomotor.robots.description import load_robot
-from visuomotor.robots.kinematics import flange_pose
 from visuomotor.ros.image_conversion import image_to_numpy
 from visuomotor.ros.node_main import run_node
 from visuomotor.ros.parameters import declare_parameters
@@ -211,12 +210,7 @@ class CalibrationCaptureNode(Node):
         if not self.verify:
             self._finish(0, f'{self.writer.count} views in {self.writer.folder}')
             return
-        captures = load_captures(self.writer.folder)
-        views: dict[str, list[CameraView]] = {c: [] for c in self.cameras}
-        for view in captures.views:
-            flange = flange_pose(self.robot, view.joint_positions)
-            for camera, image in view.images.items():
-                views[camera].append(CameraView(image, flange))
+        views = camera_views(load_captures(self.writer.folder), self.robot)
         record, drawn = verify_rig(self.rig, views, datetime.datetime.now(datetime.UTC),
                                    settings=self.settings)
         record = write_record(record, self.rig.records, drawn)

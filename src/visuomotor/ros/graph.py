@@ -15,7 +15,6 @@ starts, the same way in both consumers. This module does not import rclpy.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,7 +188,8 @@ def _gate(args: Mapping[str, str], cameras: str) -> dict[str, ParamValue]:
             'calibration_override': args.get('calibration_override', '')}
 
 
-def _sim_and_capture(args: Mapping[str, str], sim: bool, cameras: str) -> list[NodeSpec]:
+def _sim_and_capture(args: Mapping[str, str], sim: bool, cameras: str,
+                     sim_extra: Mapping[str, ParamValue] | None = None) -> list[NodeSpec]:
     from visuomotor.cameras.rig import load_rig
 
     nodes = []
@@ -198,7 +198,7 @@ def _sim_and_capture(args: Mapping[str, str], sim: bool, cameras: str) -> list[N
             'scene': args.get('scene', 'fr3'),
             'real_time_factor': _number(args.get('real_time_factor', '1.0'),
                                         'real_time_factor'),
-            'seed': int(_number(args.get('seed', '0'), 'seed'))}))
+            'seed': int(_number(args.get('seed', '0'), 'seed')), **(sim_extra or {})}))
     rig = load_rig(cameras)
     if any(c.backend != 'sim' for c in rig.cameras):
         nodes.append(NodeSpec('capture_node', 'capture', 'visuomotor.ros.capture_node',
@@ -297,16 +297,16 @@ def calibrate_graph(args: Mapping[str, str]) -> list[NodeSpec]:
     if arm_on_start and not sim:
         raise VisuomotorError(f'arm_on_start:=true is for the twin only; on robot:={robot} arm '
                               'with /safety_bridge/arm once the cell is clear')
-    nodes = _sim_and_capture(values, sim, cameras)
+    sim_extra: dict[str, ParamValue] = {}
     if sim:
         from visuomotor.calibration.rig_files import load_rig_calibration
 
         rig = load_rig_calibration(str(calibration))
         width, height = {(c.intrinsics.width, c.intrinsics.height)
                          for c in rig.cameras.values()}.pop()
-        nodes[0] = dataclasses.replace(nodes[0], parameters={
-            **nodes[0].parameters, 'image_width': width, 'image_height': height,
-            'calibration_board': str(rig.folder)})
+        sim_extra = {'image_width': width, 'image_height': height,
+                     'calibration_board': str(rig.folder)}
+    nodes = _sim_and_capture(values, sim, cameras, sim_extra)
     nodes.append(NodeSpec('safety_bridge', 'safety_bridge', 'visuomotor.ros.bridge_node', {
         'robot': robot, 'tier': values['tier'], 'workspace': cell,
         'arm_on_start': arm_on_start, 'use_sim_time': sim}))

@@ -1197,3 +1197,23 @@ def test_sources_are_free_to_change_while_disarmed_and_unchecked_without_ids() -
     rig.run(5, target=offsets(j7=0.1))  # commands without a publisher id (no RMW support)
     rig.bridge.on_command_sources(rig.t, frozenset({'x', 'y'}))
     assert rig.bridge.state is State.ARMED
+
+
+def test_a_publisher_still_listed_when_the_sources_are_fixed_is_not_a_new_one() -> None:
+    """A killed policy's publisher stays in the graph until its DDS lease expires: after the
+    acknowledge, the respawned policy's first command fixes the sources while the dead one is
+    still listed. That is no second source; a message from it, or a publisher appearing
+    later, still faults."""
+    rig = armed()
+    rig.bridge.on_command_sources(rig.t, frozenset({'dead', 'new'}))
+    assert _send_from(rig, 'new', offsets(j7=0.1)) == ''
+    rig.bridge.on_command_sources(rig.t, frozenset({'dead', 'new'}))
+    assert rig.bridge.state is State.ARMED
+    rig.bridge.on_command_sources(rig.t, frozenset({'new'}))  # the lease expired
+    assert rig.bridge.state is State.ARMED
+    rig.bridge.on_command_sources(rig.t, frozenset({'new', 'third'}))
+    assert rig.bridge.state is State.FAULT
+    ghost = armed()
+    ghost.bridge.on_command_sources(ghost.t, frozenset({'dead', 'new'}))
+    assert _send_from(ghost, 'new', offsets(j7=0.1)) == ''
+    assert _send_from(ghost, 'dead', offsets(j7=0.1)) == 'fault'

@@ -23,8 +23,11 @@ command after arming or acknowledging equals the measured state (G4, G10).
 Command sources are fixed by the first command accepted after arming or acknowledging (its
 publisher, from the message's publisher id): a command or gripper width from another
 publisher, or another publisher appearing on the command topic, latches a fault, so a
-respawned policy never moves the arm or the gripper before the operator acknowledges it. A
-source that goes away stops the arm through the watchdog like any stalled stream.
+respawned policy never moves the arm or the gripper before the operator acknowledges it.
+"Appearing" is against the graph as listed when the sources were fixed: a killed node's
+publisher can stay listed for seconds after an acknowledge (DDS drops it when its lease
+expires) and is no new source; any message it were to send is still refused. A source that
+goes away stops the arm through the watchdog like any stalled stream.
 
 This is not a certified safety function: a hardware E-stop and the robot's own safety
 configuration are required.
@@ -191,6 +194,7 @@ class SafetyBridge:
         self._last_tick_s: float | None = None
         self._sources: frozenset[str] | None = None
         self._accepted_sources: frozenset[str] | None = None
+        self._listed_when_fixed: frozenset[str] = frozenset()
         self._accepted_gripper: frozenset[str] | None = None
 
     # -- inputs -----------------------------------------------------------------------------
@@ -231,7 +235,7 @@ class SafetyBridge:
         self._sources = sources
         if self.state in (State.DISARMED, State.FAULT) or self._accepted_sources is None:
             return  # nothing accepted since arming: the sources are not fixed yet
-        new = sources - self._accepted_sources
+        new = sources - self._accepted_sources - self._listed_when_fixed
         if new:
             self._source_fault(now_s, f'{len(new)} new publisher(s) appeared on the command '
                                'topic after the first accepted command')
@@ -306,6 +310,7 @@ class SafetyBridge:
         self.counters.add('commands_accepted')
         if self._accepted_sources is None and source is not None:
             self._accepted_sources = frozenset({source})
+            self._listed_when_fixed = self._sources or frozenset()
         if self.state is State.HOLDING:
             self._set_state(now_s, State.ARMED, 'executing commands')
         return ''

@@ -62,6 +62,8 @@ setup(
             'capture_node = visuomotor.ros.capture_node:main',
             'recorder_node = visuomotor.ros.recorder_node:main',
             'calibration_capture_node = visuomotor.ros.calibration_capture_node:main',
+            'teleop_node = visuomotor.ros.teleop_node:main',
+            'sim_quest_node = visuomotor.ros.sim_quest_node:main',
         ],
     },
 )

@@ -3,7 +3,9 @@
 Used by the scripted expert of the twin and by teleoperation. Joint limits are respected
 by clamping every iterate to the limits shrunk by a margin, and, for redundant arms (the
 7-DoF Franka), a null-space term pulls the solution towards a rest posture so the elbow
-stays away from the limits and the solution does not drift between calls.
+stays away from the limits and the solution does not drift between calls; with
+`limit_gain`, a second null-space term pushes any joint inside `limit_zone_rad` of a limit
+back out of that zone (joint-limit avoidance that does not disturb the TCP).
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ def solve_ik(robot: RobotDescription, target: npt.ArrayLike, q_seed: npt.ArrayLi
              max_iterations: int = 200, tolerance_m: float = 1e-5,
              tolerance_rad: float = 1e-4, damping: float = 0.02,
              limit_margin_rad: float = 0.02, max_step_rad: float = 0.2,
-             rest_gain: float = 0.1) -> IKResult:
+             rest_gain: float = 0.1, limit_gain: float = 0.0,
+             limit_zone_rad: float = 0.3) -> IKResult:
     """Joint positions that put the TCP at `target` (a 4x4 pose in the base frame).
 
     Args:
@@ -64,6 +67,8 @@ def solve_ik(robot: RobotDescription, target: npt.ArrayLike, q_seed: npt.ArrayLi
         limit_margin_rad: iterates are kept this far inside the joint limits.
         max_step_rad: largest change of any joint per iteration.
         rest_gain: strength of the null-space pull towards `rest_rad`.
+        limit_gain: strength of the null-space push out of the zones near the limits.
+        limit_zone_rad: width of those zones.
 
     Raises:
         ValueError: non-finite target or seed.
@@ -94,7 +99,12 @@ def solve_ik(robot: RobotDescription, target: npt.ArrayLike, q_seed: npt.ArrayLi
             # The exact projector (undamped pseudo-inverse) keeps the posture term out of
             # the task space; the damped one would leak it into the TCP error.
             null_space = np.eye(robot.dof) - np.linalg.pinv(jac, rcond=1e-6) @ jac
-            step += null_space @ (rest_gain * (rest - q))
+            posture = rest_gain * (rest - q)
+            if limit_gain > 0.0:
+                posture += limit_gain * (np.maximum(robot.lower_rad + limit_zone_rad - q, 0.0)
+                                         - np.maximum(q - robot.upper_rad + limit_zone_rad,
+                                                      0.0))
+            step += null_space @ posture
         largest = float(np.max(np.abs(step)))
         if largest > max_step_rad:
             step *= max_step_rad / largest

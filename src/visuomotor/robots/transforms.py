@@ -103,7 +103,7 @@ def rotation_vector(rotation: npt.ArrayLike) -> Matrix:
     return np.asarray(axis / (2.0 * math.sin(angle)) * angle, dtype=np.float64)
 
 
-def rotation_from_vector(vector: Sequence[float]) -> Matrix:
+def rotation_from_vector(vector: npt.ArrayLike) -> Matrix:
     """3x3 rotation of an axis-angle vector (Rodrigues)."""
     v = np.asarray(vector, dtype=np.float64)
     angle = float(np.linalg.norm(v))

@@ -104,6 +104,14 @@ RECORD_ARGUMENTS = (
                    "rig's name"),
     LaunchArgument('calibration_override', '', 'start WITHOUT a passing, recent camera '
                    'verification: the reason (logged loudly, stored with recorded episodes)'),
+    LaunchArgument('teleop', '', 'teleop config (config/teleop/<name>.yaml or a path); empty: '
+                   'sim_quest for robot:=sim, quest2ros otherwise; none: no teleop node (the '
+                   'arm is commanded by something else)'),
+    LaunchArgument('operator', '', "robot:=sim only: 'script' starts the simulated Quest, "
+                   'which plays a scripted session; empty: a real controller drives the twin'),
+    LaunchArgument('episodes', '3', 'operator:=script: kept episodes of the scripted session '
+                   '(plus one discarded)'),
+    LaunchArgument('arm_on_start', 'false', 'robot:=sim only: arm the safety bridge at once'),
 )
 
 
@@ -128,11 +136,13 @@ def _schemas() -> dict[str, tuple[Param, ...]]:
     from visuomotor.recording.node_schema import RECORDER_NODE_PARAMS
     from visuomotor.safety.node_schema import BRIDGE_NODE_PARAMS
     from visuomotor.sim.node_schema import SIM_NODE_PARAMS
+    from visuomotor.teleop.node_schema import SIM_QUEST_NODE_PARAMS, TELEOP_NODE_PARAMS
 
     return {'sim_node': SIM_NODE_PARAMS, 'safety_bridge': BRIDGE_NODE_PARAMS,
             'policy_node': POLICY_NODE_PARAMS, 'capture_node': CAPTURE_NODE_PARAMS,
             'recorder_node': RECORDER_NODE_PARAMS,
-            'calibration_capture_node': CALIBRATION_CAPTURE_PARAMS}
+            'calibration_capture_node': CALIBRATION_CAPTURE_PARAMS,
+            'teleop_node': TELEOP_NODE_PARAMS, 'sim_quest_node': SIM_QUEST_NODE_PARAMS}
 
 
 def check_parameters(node: NodeSpec) -> None:
@@ -246,17 +256,42 @@ def deploy_graph(args: Mapping[str, str]) -> list[NodeSpec]:
 
 
 def record_graph(args: Mapping[str, str]) -> list[NodeSpec]:
-    """The recording graph: (twin or capture) + safety bridge + recorder.
+    """The recording graph: (twin or capture) + safety bridge + recorder + teleop.
 
-    The teleoperation node joins it with the Quest teleoperation part of the stack.
+    Teleop is Quest -> mapping -> IK -> the bridge; its buttons start, stop and discard
+    episodes. On the twin, operator:=script adds the simulated Quest playing a session.
     """
     values = _with_defaults(args, RECORD_ARGUMENTS, 'record')
     robot, sim, cameras, cell = _robot_and_cell(values)
     if not values['dataset']:
         raise VisuomotorError('dataset:= is required: where episodes are recorded')
+    arm_on_start = _flag(values['arm_on_start'], 'arm_on_start')
+    operator = values['operator']
+    if not sim and (arm_on_start or operator):
+        raise VisuomotorError(f'arm_on_start:= and operator:= are for the twin only; on '
+                              f'robot:={robot} arm with /safety_bridge/arm once the cell is '
+                              'clear, and teleoperate with the real controller')
+    if operator not in ('', 'script'):
+        raise VisuomotorError(f"operator:={operator!r}: use 'script' (the simulated Quest) or "
+                              'leave it empty (a real controller)')
+    teleop = values['teleop'] or ('sim_quest' if sim else 'quest2ros')
+    if operator and teleop != 'sim_quest':
+        raise VisuomotorError(f'operator:=script publishes what teleop:=sim_quest reads, not '
+                              f'{teleop!r}')
     nodes = _sim_and_capture(values, sim, cameras)
     nodes.append(NodeSpec('safety_bridge', 'safety_bridge', 'visuomotor.ros.bridge_node', {
-        'robot': robot, 'tier': values['tier'], 'workspace': cell, 'use_sim_time': sim}))
+        'robot': robot, 'tier': values['tier'], 'workspace': cell,
+        'arm_on_start': arm_on_start, 'use_sim_time': sim}))
+    if teleop != 'none':
+        from visuomotor.teleop.config import load_teleop_config
+
+        load_teleop_config(teleop)  # a bad file fails here, before anything starts
+        nodes.append(NodeSpec('teleop_node', 'teleop', 'visuomotor.ros.teleop_node', {
+            'teleop': teleop, 'robot': robot,
+            'use_sim_time': sim}))
+    if operator:
+        nodes.append(NodeSpec('sim_quest_node', 'sim_quest', 'visuomotor.ros.sim_quest_node', {
+            'episodes': int(_number(values['episodes'], 'episodes')), 'use_sim_time': True}))
     nodes.append(NodeSpec('recorder_node', 'recorder', 'visuomotor.ros.recorder_node', {
         'dataset': str(Path(values['dataset']).expanduser()), 'rig': cameras, 'robot': robot,
         'task': values['task'], **_gate(values, cameras), 'use_sim_time': sim}))

@@ -22,6 +22,7 @@ from visuomotor.robots.kinematics import tcp_pose
 from visuomotor.safety.profile import TIERS, load_safety_profile
 from visuomotor.safety.workspace import load_workspace
 from visuomotor.sim.config import load_scene
+from visuomotor.teleop.config import load_teleop_config
 
 DOCS = {'.md', '.txt'}
 FILES = sorted(p for folder in ('config', 'calibration', 'models')
@@ -56,6 +57,12 @@ def _check(path: Path) -> None:
     elif relative.parts[:2] == ('config', 'cameras') and path.suffix == '.yaml':
         rig = load_rig(path)
         assert rig.name == path.stem, 'a rig file is named after its rig'
+    elif relative.parts[:2] == ('config', 'teleop') and path.suffix == '.yaml':
+        config = load_teleop_config(path)
+        r = config.headset_to_base
+        np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-9)
+        assert np.linalg.det(r) > 0.0, 'headset_to_base must be a proper rotation'
+        assert config.topics.pose != config.topics.inputs
     elif relative.parts[:2] == ('config', 'dds') and path.suffix == '.xml':
         # A Fast DDS profile: well-formed, and its shared-memory segment holds a 6 MB frame.
         import xml.etree.ElementTree as ET

@@ -234,3 +234,26 @@ def test_the_graphs_carry_the_calibration_gate() -> None:
     with pytest.raises(VisuomotorError, match='arm_on_start:=true is for the twin only'):
         graph.calibrate_graph({'robot': 'fr3', 'cameras': 'example_lab', 'rig': 'twin_fr3',
                                'arm_on_start': 'true'})
+
+
+def test_the_record_graph_teleoperates_with_the_quest() -> None:
+    """A real robot records with quest2ros by default; the twin reads the simulated Quest's
+    topics and, with operator:=script, starts it; misuse is refused before anything runs."""
+    real = {'robot': 'fr3', 'dataset': '/data/d', 'cameras': 'example_lab', 'rig': 'twin_fr3'}
+    nodes = {n.executable: n for n in graph.record_graph(real)}
+    assert nodes['teleop_node'].parameters['teleop'] == 'quest2ros'
+    assert nodes['teleop_node'].parameters['use_sim_time'] is False
+    assert 'sim_quest_node' not in nodes and nodes['safety_bridge'].parameters[
+        'arm_on_start'] is False
+    twin = [n.executable for n in graph.record_graph(RECORD | {'operator': 'script',
+                                                               'episodes': '4'})]
+    assert twin == ['sim_node', 'safety_bridge', 'teleop_node', 'sim_quest_node',
+                    'recorder_node']
+    assert 'teleop_node' not in {n.executable for n in graph.record_graph(
+        RECORD | {'teleop': 'none'})}
+    with pytest.raises(VisuomotorError, match='for the twin only'):
+        graph.record_graph(real | {'operator': 'script'})
+    with pytest.raises(VisuomotorError, match="reads, not 'quest2ros'"):
+        graph.record_graph(RECORD | {'operator': 'script', 'teleop': 'quest2ros'})
+    with pytest.raises(VisuomotorError, match='unknown teleop'):
+        graph.record_graph(RECORD | {'teleop': 'vive'})

@@ -32,6 +32,7 @@ bench: setup ## run the benchmarks (results in bench/results/)
 	@$(RUN) python bench/sim.py
 	@$(RUN) python bench/safety.py
 	@$(RUN) python bench/policy.py
+	@$(RUN) python bench/teleop.py
 
 soak: setup ## the safety property tests at 100k generated cases each (bench/results/safety_soak.md)
 	@$(RUN) scripts/soak.sh

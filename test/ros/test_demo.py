@@ -52,3 +52,11 @@ def test_demo_reports_what_exists(tmp_path: Path) -> None:
     assert (tmp_path / 'deploy_rollouts.mp4').stat().st_size > 10_000
     assert cv2.imread(str(tmp_path / 'deploy_latency.png')) is not None
     assert 'inference' in text.split('policy node latency per chunk')[1]
+    # Stage 7: a scripted Quest session through the record graph: 2 kept episodes (one more
+    # discarded), every haptic pulse felt, the dataset check passes.
+    teleop = text.split('stage 7:')[1]
+    assert '[x] Quest VR teleoperation' in text
+    assert 'haptic pulses felt by the operator: 8' in teleop
+    assert 'recorder: episode 2 discarded' in teleop
+    assert 'dataset check: OK' in teleop and 'episode 1: ' in teleop
+    assert (tmp_path / 'teleop_dataset_sheet.png').stat().st_size > 10_000

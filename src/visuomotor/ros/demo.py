@@ -16,6 +16,9 @@ Stage 5 (the pre-session calibration check and its gate): see visuomotor.ros.dem
 
 Stage 6 (the bundled policy deployed through the whole graph, behind that gate): see
 visuomotor.ros.demo_deploy.
+
+Stage 7 (a teleoperated recording session through the whole record graph): see
+visuomotor.ros.demo_teleop.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ STATUS = (
     ('x', 'synchronized capture and crash-safe recording'),
     ('x', 'train, export and deploy the bundled demo policy (deploy graph, launch files)'),
     ('x', 'calibration and the pre-session verification gate'),
-    (' ', 'Quest VR teleoperation'),
+    ('x', 'Quest VR teleoperation through the safety bridge, feeding the recorder'),
 )
 
 
@@ -236,4 +239,12 @@ def run_demo(out_dir: Path, report: Callable[[str], None], episodes: int = 20) -
     from visuomotor.training.demo_policy import EVAL_SEEDS
     for line in deploy_lines(run_deploy_stage(out_dir, EVAL_SEEDS[:episodes], report=report,
                                               calibration=str(calibration.folder))):
+        report(line)
+    report('')
+    report('stage 7: teleoperated recording: a scripted Quest (grip = clutch, trigger = '
+           'gripper, A = start/stop, B = discard / hold to go home) -> teleop node -> safety '
+           'bridge -> twin, recorder behind the same gate')
+    from visuomotor.ros.demo_teleop import run_teleop_stage
+    from visuomotor.ros.demo_teleop import summary_lines as teleop_lines
+    for line in teleop_lines(run_teleop_stage(out_dir, str(calibration.folder))):
         report(line)

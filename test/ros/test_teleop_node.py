@@ -231,7 +231,7 @@ def test_bad_controller_input_is_refused_with_a_log_line_and_no_motion(
         ros_context, teleop, capfd, corrupt, field):
     harness, node = teleop
     _out_of_order.first_sent = False  # type: ignore[attr-defined]
-    segments = [Segment(0.5, grip=True, label='clutch'),
+    segments = [Segment(0.5, label='idle'), Segment(0.5, grip=True, label='clutch'),
                 Segment(2.0, move_m=(0.0, 0.0, -0.05), grip=True, label='forward')]
     quest = _play(harness, node, ros_context, segments, corrupt=corrupt)
     assert quest.commands == []

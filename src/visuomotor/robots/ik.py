@@ -51,7 +51,8 @@ def solve_ik(robot: RobotDescription, target: npt.ArrayLike, q_seed: npt.ArrayLi
              tolerance_rad: float = 1e-4, damping: float = 0.02,
              limit_margin_rad: float = 0.02, max_step_rad: float = 0.2,
              rest_gain: float = 0.1, limit_gain: float = 0.0,
-             limit_zone_rad: float = 0.3) -> IKResult:
+             limit_zone_rad: float = 0.3, lower_rad: npt.ArrayLike | None = None,
+             upper_rad: npt.ArrayLike | None = None) -> IKResult:
     """Joint positions that put the TCP at `target` (a 4x4 pose in the base frame).
 
     Args:
@@ -69,6 +70,9 @@ def solve_ik(robot: RobotDescription, target: npt.ArrayLike, q_seed: npt.ArrayLi
         rest_gain: strength of the null-space pull towards `rest_rad`.
         limit_gain: strength of the null-space push out of the zones near the limits.
         limit_zone_rad: width of those zones.
+        lower_rad: lower joint limits to use instead of the robot's (e.g. the safety
+            bridge's envelope of the active tier, which is tighter).
+        upper_rad: upper joint limits, likewise.
 
     Raises:
         ValueError: non-finite target or seed.
@@ -80,8 +84,9 @@ def solve_ik(robot: RobotDescription, target: npt.ArrayLike, q_seed: npt.ArrayLi
     if q.shape != (robot.dof,) or not np.all(np.isfinite(q)):
         raise ValueError(f'IK seed must be {robot.dof} finite joint positions, got {q!r}')
     rest = np.asarray(robot.home_rad if rest_rad is None else rest_rad, dtype=np.float64)
-    lower = robot.lower_rad + limit_margin_rad
-    upper = robot.upper_rad - limit_margin_rad
+    low = np.asarray(robot.lower_rad if lower_rad is None else lower_rad, dtype=np.float64)
+    high = np.asarray(robot.upper_rad if upper_rad is None else upper_rad, dtype=np.float64)
+    lower, upper = low + limit_margin_rad, high - limit_margin_rad
     q = np.clip(q, lower, upper)
     rows = slice(0, 3) if position_only else slice(0, 6)
     iterations = 0
@@ -101,9 +106,8 @@ def solve_ik(robot: RobotDescription, target: npt.ArrayLike, q_seed: npt.ArrayLi
             null_space = np.eye(robot.dof) - np.linalg.pinv(jac, rcond=1e-6) @ jac
             posture = rest_gain * (rest - q)
             if limit_gain > 0.0:
-                posture += limit_gain * (np.maximum(robot.lower_rad + limit_zone_rad - q, 0.0)
-                                         - np.maximum(q - robot.upper_rad + limit_zone_rad,
-                                                      0.0))
+                posture += limit_gain * (np.maximum(low + limit_zone_rad - q, 0.0)
+                                         - np.maximum(q - high + limit_zone_rad, 0.0))
             step += null_space @ posture
         largest = float(np.max(np.abs(step)))
         if largest > max_step_rad:

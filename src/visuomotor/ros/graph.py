@@ -287,8 +287,7 @@ def record_graph(args: Mapping[str, str]) -> list[NodeSpec]:
 
         load_teleop_config(teleop)  # a bad file fails here, before anything starts
         nodes.append(NodeSpec('teleop_node', 'teleop', 'visuomotor.ros.teleop_node', {
-            'teleop': teleop, 'robot': robot,
-            'use_sim_time': sim}))
+            'teleop': teleop, 'robot': robot, 'tier': values['tier'], 'use_sim_time': sim}))
     if operator:
         nodes.append(NodeSpec('sim_quest_node', 'sim_quest', 'visuomotor.ros.sim_quest_node', {
             'episodes': int(_number(values['episodes'], 'episodes')), 'use_sim_time': True}))

@@ -38,12 +38,13 @@ from visuomotor.ros.node_main import run_node
 from visuomotor.ros.parameters import declare_parameters
 from visuomotor.ros.teleop_sources import PoseFields, make_source
 from visuomotor.ros.trajectory_conversion import trajectory_to_msg
+from visuomotor.safety.profile import load_safety_profile
 from visuomotor.sim.joint_trajectory import JointTrajectoryCommand
 from visuomotor.teleop.config import load_teleop_config
 from visuomotor.teleop.core import JointTarget, TeleopCore
 from visuomotor.teleop.haptics import pulse_schedule
 from visuomotor.teleop.inputs import ControllerInputs, TeleopInputError, pose_from_fields
-from visuomotor.teleop.mapping import ALIGNED, DISCARD, TOGGLE_EPISODE
+from visuomotor.teleop.mapping import ALIGN_FAILED, ALIGNED, DISCARD, TOGGLE_EPISODE
 from visuomotor.teleop.node_schema import TELEOP_NODE_PARAMS
 
 GRIPPER_REPEAT_S = 0.5
@@ -57,7 +58,8 @@ class TeleopNode(Node):
         params = declare_parameters(self, TELEOP_NODE_PARAMS)
         self.config = load_teleop_config(str(params['teleop']))
         self.robot = load_robot(str(params['robot']))
-        self.core = TeleopCore(self.config, self.robot)
+        limits = load_safety_profile(str(params['robot']), str(params['tier']), '').limits
+        self.core = TeleopCore(self.config, self.robot, (limits.lower_rad, limits.upper_rad))
         self.source = make_source(self, self.config, self._on_pose, self._on_inputs,
                                   self._on_input_error)
         self._last_stamp: float | None = None
@@ -184,6 +186,9 @@ class TeleopNode(Node):
                 f'to keep it, set in {self.config.source_file}: headset_to_base_rpy_deg: '
                 f'[{roll:.1f}, {pitch:.1f}, {yaw:.1f}]')
             self._haptics += pulse_schedule('aligned', now)
+        elif event == ALIGN_FAILED:
+            self._refuse('alignment stroke shorter than 10 cm horizontally: nothing changed; '
+                         'call ~/align again', now)
         else:
             self.get_logger().info(f'button: {event}')
 

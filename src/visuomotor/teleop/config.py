@@ -85,12 +85,13 @@ class TeleopConfig:
             on the controller pose (jitter at rest vs lag when moving).
         input_timeout_s: a pose or input stream silent this long releases the clutch (and a
             new grip press is needed).
-        max_jump_m: a filtered controller step larger than this between two samples is a
-            tracking glitch: the clutch releases.
+        max_jump_m: a raw controller step larger than this between two samples is a
+            tracking glitch: the clutch releases (1 m/s at 50 Hz is 2 cm a sample).
         lead_s: each joint target is commanded to be reached this far after its stamp.
         home_speed_rad_s: joint speed of the hold-to-run move home.
-        ik_iterations, ik_damping, ik_limit_margin_rad, ik_rest_gain, ik_limit_gain: the
-            damped-least-squares IK (visuomotor.robots.ik).
+        ik_iterations, ik_damping, ik_limit_margin_rad, ik_rest_gain, ik_limit_gain,
+        ik_limit_zone_rad: the damped-least-squares IK (visuomotor.robots.ik), against the
+            safety bridge's joint envelope of the tier.
         joy: the Joy layout (source `joy`).
         source_file: where the config came from.
     """
@@ -119,6 +120,7 @@ class TeleopConfig:
     ik_limit_margin_rad: float = 0.05
     ik_rest_gain: float = 0.05
     ik_limit_gain: float = 0.5
+    ik_limit_zone_rad: float = 0.1
     joy: JoyLayout = JoyLayout()
     source_file: str = ''
 
@@ -175,7 +177,8 @@ def teleop_config_from_dict(data: object, name: str = 'teleop', source_file: str
                                                                             TeleopConfigError)
     filt.unknown({'min_cutoff_hz', 'beta', 'derivative_cutoff_hz'})
     ik = reader.child('ik') if reader.has('ik') else FieldReader({}, 'ik', TeleopConfigError)
-    ik.unknown({'iterations', 'damping', 'limit_margin_rad', 'rest_gain', 'limit_gain'})
+    ik.unknown({'iterations', 'damping', 'limit_margin_rad', 'rest_gain', 'limit_gain',
+                'limit_zone_rad'})
     joy = JoyLayout()
     if reader.has('joy'):
         child = reader.child('joy')
@@ -201,6 +204,7 @@ def teleop_config_from_dict(data: object, name: str = 'teleop', source_file: str
         ik_limit_margin_rad=ik.number('limit_margin_rad', 0.05, minimum=0.0, maximum=0.5),
         ik_rest_gain=ik.number('rest_gain', 0.05, minimum=0.0, maximum=1.0),
         ik_limit_gain=ik.number('limit_gain', 0.5, minimum=0.0, maximum=5.0),
+        ik_limit_zone_rad=ik.number('limit_zone_rad', 0.1, minimum=0.0, maximum=1.0),
         joy=joy, source_file=source_file)
     if source == 'quest2ros' and reader.has('joy'):
         raise reader.fail('joy', 'is only for source: joy (quest2ros has its own input '

@@ -35,11 +35,23 @@ class JointTarget:
 
 
 class TeleopCore:
-    """See the module docstring."""
+    """See the module docstring.
 
-    def __init__(self, config: TeleopConfig, robot: RobotDescription) -> None:
+    Args:
+        config: the teleop config.
+        robot: the arm.
+        limits: (lower, upper) joint limits the IK keeps to and avoids: the safety bridge's
+            envelope of the active tier, so the IK never plans a posture the bridge would
+            clamp (default: the robot's own limits).
+    """
+
+    def __init__(self, config: TeleopConfig, robot: RobotDescription,
+                 limits: tuple[Matrix, Matrix] | None = None) -> None:
         self.config = config
         self.robot = robot
+        lower, upper = limits if limits is not None else (robot.lower_rad, robot.upper_rad)
+        self.lower_rad: Matrix = np.asarray(lower, dtype=np.float64)
+        self.upper_rad: Matrix = np.asarray(upper, dtype=np.float64)
         self.mapping = ClutchMapping(config)
         self.kinematics = TcpKinematics(robot)
         self.home = np.array(robot.home_rad, dtype=np.float64)
@@ -85,7 +97,9 @@ class TeleopCore:
                           max_iterations=cfg.ik_iterations, tolerance_m=1e-4,
                           tolerance_rad=1e-3, damping=cfg.ik_damping,
                           limit_margin_rad=cfg.ik_limit_margin_rad, rest_gain=cfg.ik_rest_gain,
-                          limit_gain=cfg.ik_limit_gain)
+                          limit_gain=cfg.ik_limit_gain, limit_zone_rad=cfg.ik_limit_zone_rad,
+                          lower_rad=self.lower_rad,
+                          upper_rad=self.upper_rad)
         if result.position_error_m > OUT_OF_REACH_M:
             self.count('target_out_of_reach')
         self._seed = result.q
@@ -101,5 +115,5 @@ class TeleopCore:
         distance = float(np.max(np.abs(self.home - self.measured)))
         if distance < HOME_REACHED_RAD:
             return None
-        return JointTarget(self.home, max(self.config.lead_s,
+        return JointTarget(self.home.copy(), max(self.config.lead_s,
                                           distance / self.config.home_speed_rad_s))

@@ -13,9 +13,10 @@ safety bridge's watchdog stops the arm), and re-engaging re-anchors both ends, s
 never jumps to where the hand went meanwhile (clutching, as with a mouse lifted off its mat).
 
 The clutch also releases, and a fresh grip press is needed, when the pose or the input
-stream goes silent for `input_timeout_s` (a lost or frozen controller), or the filtered pose
-jumps by more than `max_jump_m` between samples (tracking glitch). A grip already held when
-the stream (re)starts does not engage: it must be released and pressed again.
+stream goes silent for `input_timeout_s` (a lost or frozen controller), or the raw pose
+jumps by more than `max_jump_m` between two samples (tracking glitch). A grip already held
+when a stream (re)starts (or pressed while one is silent) does not engage: it must be
+released and pressed again. So must a grip pressed during the move home.
 
 Buttons (rising edges): lower (A/X) toggles the episode (start / stop), upper (B/Y) discards
 the episode being recorded; upper pressed while idle and unclutched starts the hold-to-run
@@ -38,6 +39,7 @@ TOGGLE_EPISODE = 'toggle_episode'
 DISCARD = 'discard'
 HOME = 'home'
 ALIGNED = 'aligned'
+ALIGN_FAILED = 'align_failed'
 MIN_STROKE_M = 0.1
 
 
@@ -78,7 +80,7 @@ class ClutchMapping:
         self.homing = False
         self.aligning = False
         self._ready = False  # the grip was seen released since the last disengage
-        self._last_filtered: Matrix | None = None
+        self._last_raw: Matrix | None = None
         self._stroke_start: Matrix | None = None
         self._stroke_end = np.zeros(3)
         self.yaw_correction_rad = 0.0
@@ -94,7 +96,10 @@ class ClutchMapping:
     def on_inputs(self, now_s: float, inputs: ControllerInputs, recording: bool) -> list[str]:
         """A new input reading; returns the button events it causes."""
         cfg, previous = self.config, self.inputs
+        restarted = self._silent(now_s, self.inputs_received_s)
         self.inputs, self.inputs_received_s = inputs, now_s
+        if restarted:
+            self._drop_ready_if_held()  # the input stream (re)starts with the grip held
         events: list[str] = []
         if inputs.lower and not previous.lower:
             events.append(TOGGLE_EPISODE)
@@ -114,6 +119,8 @@ class ClutchMapping:
             self._ready = True
             if self.engaged or self._stroke_start is not None:
                 events += self._release('grip released')
+        elif self.homing and inputs.grip >= cfg.clutch_engage:
+            self._ready = False  # pressed during the move home: press again afterwards
         return events
 
     # -- poses ------------------------------------------------------------------------------
@@ -131,15 +138,15 @@ class ClutchMapping:
                 anchor if the clutch engages on this sample.
         """
         self.check_streams(now_s)
-        gap = self.pose_received_s is not None and \
-            now_s - self.pose_received_s > self.config.input_timeout_s
+        gap = self._silent(now_s, self.pose_received_s)
         self.pose_received_s = now_s
         if gap:
             self.filter.reset()
+            self._drop_ready_if_held()  # the pose stream (re)starts with the grip held
+        jump = 0.0 if self._last_raw is None or gap else \
+            float(np.linalg.norm(pose.position - self._last_raw))
+        self._last_raw = pose.position
         position, rotation = self.filter(pose.stamp_s, pose.position, pose.rotation)
-        jump = 0.0 if self._last_filtered is None or gap else \
-            float(np.linalg.norm(position - self._last_filtered))
-        self._last_filtered = position
         if jump > self.config.max_jump_m:
             self._release(f'tracking jump of {jump * 1000:.0f} mm in one sample (limit '
                           f'{self.config.max_jump_m * 1000:.0f} mm)', ready=False)
@@ -158,7 +165,10 @@ class ClutchMapping:
         """Release the clutch if a stream went silent; returns the reason ('' if none)."""
         timeout = self.config.input_timeout_s
         for name, last in (('pose', self.pose_received_s), ('input', self.inputs_received_s)):
-            if self.engaged and (last is None or now_s - last > timeout):
+            if not self._silent(now_s, last):
+                continue
+            self._drop_ready_if_held()
+            if self.engaged:
                 silent = 'never received' if last is None else \
                     f'silent for {now_s - last:.3f} s'
                 self._release(f'controller {name} stream {silent} (limit {timeout} s)',
@@ -178,6 +188,13 @@ class ClutchMapping:
 
     # -- internals --------------------------------------------------------------------------
 
+    def _silent(self, now_s: float, last_s: float | None) -> bool:
+        return last_s is None or now_s - last_s > self.config.input_timeout_s
+
+    def _drop_ready_if_held(self) -> None:
+        if self.inputs.grip > self.config.clutch_release:
+            self._ready = False
+
     def _clutch_pressed(self) -> bool:
         return self._ready and self.inputs.grip >= self.config.clutch_engage
 
@@ -196,6 +213,8 @@ class ClutchMapping:
                 self.yaw_correction_rad, self.headset_to_base = yaw_from_stroke(
                     stroke, self.headset_to_base)
                 events.append(ALIGNED)
+            else:
+                events.append(ALIGN_FAILED)
             self.aligning = False
             self._stroke_start = None
         if self.engaged:

@@ -6,11 +6,14 @@ Declared once; the ROS nodes and the graph read this.
 from __future__ import annotations
 
 from visuomotor.params import Param
+from visuomotor.safety.profile import TIERS
 
 TELEOP_NODE_PARAMS = (
     Param('teleop', 'quest2ros', 'teleop config: a name in config/teleop (quest2ros, '
           'sim_quest) or a YAML path: the source, topics, headset rotation, scales, filter'),
     Param('robot', 'fr3', 'robot: a name in config/robots or a robot YAML path'),
+    Param('tier', 'commissioning', "the safety bridge's limit tier: the IK keeps inside its "
+          'joint envelope', choices=TIERS),
     Param('bridge', '/safety_bridge', 'namespace of the safety bridge the targets go to'),
     Param('recorder', '/recorder', 'namespace of the recorder whose episodes the buttons '
           'start, stop and discard'),

@@ -120,7 +120,7 @@ def teleop_session(episodes: int = 3, discard: bool = True) -> list[Segment]:
 
     Each kept episode: start, clutch, reach down, close the gripper, lift, re-clutch, move
     aside, open, stop, hold B to go home. With `discard`, one more is started and discarded
-    with B. Speeds stay under the commissioning tier's 0.1 m/s.
+    with B. Hand speeds stay under the commissioning tier's 0.1 m/s.
 
     Motions are in the headset frame: forward is -z, up is +y, right is +x.
     """
@@ -136,7 +136,7 @@ def teleop_session(episodes: int = 3, discard: bool = True) -> list[Segment]:
             Segment(0.8, grip=True, trigger=True, label='close'),
             Segment(2.0, move_m=(0.0, 0.06, 0.0), grip=True, trigger=True, label='lift'),
             Segment(0.4, trigger=True, label='unclutch'),
-            Segment(1.0, move_m=(0.0, 0.0, 0.08), trigger=True, label='hand back, unclutched'),
+            Segment(1.6, move_m=(0.0, 0.0, 0.08), trigger=True, label='hand back, unclutched'),
             Segment(0.4, grip=True, trigger=True, label='re-clutch'),
             Segment(2.0, move_m=(-side, 0.0, 0.0), turn_rad=(0.0, -0.15, 0.0), grip=True,
                     trigger=True, label='aside'),

@@ -152,9 +152,10 @@ def in_process(poses: int) -> dict[str, Any]:
     core = TeleopCore(config, robot)
     core.on_joint_state(np.array(robot.home_rad))
     rng = np.random.default_rng(0)
-    core.on_inputs(0.0, ControllerInputs(grip=0.0), False)
-    core.on_inputs(0.001, ControllerInputs(grip=1.0), False)
-    costs, errors, previous = [], [], None
+    core.on_inputs(0.0, ControllerInputs(grip=0.0), False)  # the stream starts released
+    core.on_pose(0.0, pose_from_fields(0.0, 'quest_world', tuple(hand(0.0, rng)),
+                                       (0.0, 0.0, 0.0, 1.0), 'quest_world', None))
+    costs, errors, previous = [], [], 0.0
     for k in range(poses):
         t = 0.02 * (k + 1)
         core.on_inputs(t, ControllerInputs(grip=1.0), False)
@@ -167,6 +168,9 @@ def in_process(poses: int) -> dict[str, Any]:
         if target is not None:
             core.on_joint_state(target.q)  # a perfect arm
             errors.append(target.position_error_m)
+    if len(errors) != poses:
+        raise SystemExit(f'only {len(errors)} of {poses} poses gave a target: the clutch did '
+                         'not engage; nothing written')
     us = np.array(costs) * 1e6
     return {'poses': poses, 'median_us': float(np.median(us)),
             'p99_us': float(np.percentile(us, 99)),

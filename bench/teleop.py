@@ -6,8 +6,11 @@ Measured:
   process publishes /joint_states (100 Hz), the Joy inputs with the grip held and a
   controller pose moving on a 3 cm circle (50 Hz, about 6 cm/s, 0.3 mm jitter), each pose's
   publish time taken just before publishing; each JointTrajectory the node publishes on
-  /safety_bridge/command is received here. Every clutched pose yields exactly one command,
-  so they pair in order. Latency = receive time - publish time, same clock, same process.
+  /safety_bridge/command is received here. A command is stamped when the node computed it,
+  so it belongs to the last pose published before its stamp (poses are 20 ms apart; one
+  machine, one system clock). Latency = receive time - that pose's publish time. The Joy and
+  the pose travel on separate topics, so the pose that first sees the grip varies by one:
+  pairing by stamp, not by order, keeps that from shifting every pair.
 - in-process: TeleopCore alone (input check, One Euro filter, clutch mapping, DLS IK) per
   pose, the compute part of the figure above.
 
@@ -67,11 +70,16 @@ class Operator(Node):
         self.pose_pub = self.create_publisher(PoseStamped, '/quest/right/pose', 50)
         self.joy_pub = self.create_publisher(Joy, '/quest/right/joy', 50)
         self.state_pub = self.create_publisher(JointState, '/joint_states', 50)
-        self.sent: list[float] = []
-        self.received: list[float] = []
-        self.create_subscription(JointTrajectory, '/safety_bridge/command',
-                                 lambda m: self.received.append(time.perf_counter()), 500)
+        self.sent: list[int] = []  # system-clock ns of each clutched pose's publish
+        self.received: list[tuple[int, int]] = []  # (command stamp ns, receive ns)
+        self.create_subscription(JointTrajectory, '/safety_bridge/command', self._on_command,
+                                 500)
         self.create_timer(0.01, self._joint_state)
+
+    def _on_command(self, msg: JointTrajectory) -> None:
+        now = self.get_clock().now().nanoseconds
+        self.received.append((msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec,
+                              now))
 
     def _joint_state(self) -> None:
         msg = JointState(name=self.joints, position=self.home)
@@ -96,9 +104,10 @@ class Operator(Node):
             p = pose.pose.position
             p.x, p.y, p.z = (float(v) for v in hand(t, rng))
             pose.pose.orientation.w = 1.0
-            pose.header.stamp = self.get_clock().now().to_msg()
+            now = self.get_clock().now()
+            pose.header.stamp = now.to_msg()
             if grip:
-                self.sent.append(time.perf_counter())
+                self.sent.append(now.nanoseconds)
             self.pose_pub.publish(pose)
 
 
@@ -118,11 +127,11 @@ def through_dds(poses: int) -> dict[str, Any]:
     try:
         deadline = time.monotonic() + 30.0
         while operator.pose_pub.get_subscription_count() == 0 or \
-                operator.joy_pub.get_subscription_count() == 0:
+                operator.joy_pub.get_subscription_count() == 0 or \
+                operator.count_publishers('/safety_bridge/command') == 0:
             executor.spin_once(timeout_sec=0.1)
             if time.monotonic() > deadline or node.poll() is not None:
                 raise SystemExit(f'the teleop node did not come up: {node.stderr.read()}')
-        time.sleep(1.0)  # discovery of the command subscription
         player = threading.Thread(target=operator.play, args=(poses, stop))
         player.start()
         while player.is_alive():
@@ -136,14 +145,20 @@ def through_dds(poses: int) -> dict[str, Any]:
         node.wait(timeout=10.0)
         operator.destroy_node()
         rclpy.shutdown()
-    sent, received = operator.sent, operator.received
-    if len(sent) != len(received):
-        raise SystemExit(f'{len(sent)} clutched poses but {len(received)} commands: they do '
-                         'not pair; nothing written')
-    latency = (np.array(received) - np.array(sent)) * 1e3
-    return {'poses': len(sent), 'median_ms': float(np.median(latency)),
-            'p99_ms': float(np.percentile(latency, 99)), 'max_ms': float(latency.max()),
-            'min_ms': float(latency.min())}
+    sent = np.array(operator.sent)
+    latency = []
+    for stamp, receive in operator.received:
+        index = int(np.searchsorted(sent, stamp, side='right')) - 1
+        if index >= 0 and stamp - sent[index] < 1e9 / RATE_HZ:
+            latency.append((receive - sent[index]) * 1e-6)
+    if len(latency) < len(sent) - 2:  # the first clutched pose or two may precede the grip
+        raise SystemExit(f'{len(sent)} clutched poses but only {len(latency)} commands paired '
+                         'with them; nothing written')
+    latency_ms = np.array(latency)
+    return {'poses': len(sent), 'commands': len(latency),
+            'median_ms': float(np.median(latency_ms)),
+            'p99_ms': float(np.percentile(latency_ms, 99)),
+            'max_ms': float(latency_ms.max()), 'min_ms': float(latency_ms.min())}
 
 
 def in_process(poses: int) -> dict[str, Any]:
@@ -184,7 +199,8 @@ def render(results: dict[str, Any]) -> str:
         '# Teleop latency: controller pose in -> joint command out',
         '',
         f"{results['date']}, {results['machine']}, {results['cpus']} CPUs. One run, "
-        f"{dds['poses']} clutched poses at {RATE_HZ:g} Hz (6 cm/s circle, 0.3 mm jitter).",
+        f"{dds['poses']} clutched poses at {RATE_HZ:g} Hz (6 cm/s circle, 0.3 mm jitter), "
+        f"{dds['commands']} commands paired with them by stamp.",
         '',
         '| path | median | p99 | max |',
         '|---|---|---|---|',

@@ -122,6 +122,16 @@ def _flag(text: str, name: str) -> bool:
     return value in ('true', '1', 'yes')
 
 
+def _arm_on_start(values: Mapping[str, str], sim: bool, robot: str) -> bool:
+    """The `arm_on_start` argument, refused on a real robot (arming there is a person's call)."""
+    arm = _flag(values['arm_on_start'], 'arm_on_start')
+    if arm and not sim:
+        raise VisuomotorError(f'arm_on_start:=true is for the twin only; on robot:={robot} arm '
+                              'with `ros2 service call /safety_bridge/arm std_srvs/srv/Trigger` '
+                              'once the cell is clear')
+    return arm
+
+
 def _number(text: str, name: str) -> float:
     try:
         return float(text)
@@ -237,11 +247,7 @@ def deploy_graph(args: Mapping[str, str]) -> list[NodeSpec]:
     if not values['policy']:
         raise VisuomotorError('policy:= is required: a bundle directory or a name under '
                               'models/ (e.g. policy:=pick_place_fr3)')
-    arm_on_start = _flag(values['arm_on_start'], 'arm_on_start')
-    if arm_on_start and not sim:
-        raise VisuomotorError(f'arm_on_start:=true is for the twin only; on robot:={robot} arm '
-                              'with `ros2 service call /safety_bridge/arm std_srvs/srv/Trigger` '
-                              'once the cell is clear')
+    arm_on_start = _arm_on_start(values, sim, robot)
     nodes = _sim_and_capture(values, sim, cameras)
     nodes.append(NodeSpec('policy_node', 'policy', 'visuomotor.ros.policy_node', {
         'model': values['policy'], 'robot': robot, 'backend': values['backend'],
@@ -265,12 +271,11 @@ def record_graph(args: Mapping[str, str]) -> list[NodeSpec]:
     robot, sim, cameras, cell = _robot_and_cell(values)
     if not values['dataset']:
         raise VisuomotorError('dataset:= is required: where episodes are recorded')
-    arm_on_start = _flag(values['arm_on_start'], 'arm_on_start')
+    arm_on_start = _arm_on_start(values, sim, robot)
     operator = values['operator']
-    if not sim and (arm_on_start or operator):
-        raise VisuomotorError(f'arm_on_start:= and operator:= are for the twin only; on '
-                              f'robot:={robot} arm with /safety_bridge/arm once the cell is '
-                              'clear, and teleoperate with the real controller')
+    if operator and not sim:
+        raise VisuomotorError(f'operator:={operator} is for the twin only; on robot:={robot} '
+                              'teleoperate with the real controller')
     if operator not in ('', 'script'):
         raise VisuomotorError(f"operator:={operator!r}: use 'script' (the simulated Quest) or "
                               'leave it empty (a real controller)')
@@ -327,10 +332,7 @@ def calibrate_graph(args: Mapping[str, str]) -> list[NodeSpec]:
     values = _with_defaults(args, CALIBRATE_ARGUMENTS, 'calibrate')
     robot, sim, cameras, cell = _robot_and_cell(values)
     calibration = _gate(values, cameras)['calibration']
-    arm_on_start = _flag(values['arm_on_start'], 'arm_on_start')
-    if arm_on_start and not sim:
-        raise VisuomotorError(f'arm_on_start:=true is for the twin only; on robot:={robot} arm '
-                              'with /safety_bridge/arm once the cell is clear')
+    arm_on_start = _arm_on_start(values, sim, robot)
     sim_extra: dict[str, ParamValue] = {}
     if sim:
         from visuomotor.calibration.rig_files import load_rig_calibration

@@ -56,7 +56,7 @@ def test_demo_reports_what_exists(tmp_path: Path) -> None:
     # discarded), every haptic pulse felt, the dataset check passes.
     teleop = text.split('stage 7:')[1]
     assert '[x] Quest VR teleoperation' in text
-    assert 'haptic pulses felt by the operator: 8' in teleop
-    assert 'recorder: episode 2 discarded' in teleop
-    assert 'dataset check: OK' in teleop and 'episode 1: ' in teleop
+    assert 'haptic pulses felt by the operator: 8' in teleop, teleop
+    assert 'recorder: episode 2 discarded' in teleop, teleop
+    assert 'dataset check: OK' in teleop and 'episode 1: ' in teleop, teleop
     assert (tmp_path / 'teleop_dataset_sheet.png').stat().st_size > 10_000

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from visuomotor.robots.transforms import rotation_from_vector, rotation_vector
 from visuomotor.safety.profile import load_safety_profile
 from visuomotor.teleop.config import load_teleop_config
-from visuomotor.teleop.haptics import PATTERNS, pulse_schedule
+from visuomotor.teleop.haptics import PATTERNS, HapticPlayer, pulse_schedule
 from visuomotor.teleop.scripted import (
     HAND_START_M,
     ScriptedQuest,
@@ -226,3 +226,74 @@ def test_patterns_are_distinguishable() -> None:
     assert len(shapes) == len(PATTERNS)
     assert {'started', 'stopped', 'discarded', 'refused', 'aligned'} <= set(PATTERNS)
     assert math.isclose(max(a for p in PATTERNS.values() for *_, a in p), 1.0)
+
+
+def _play(player: HapticPlayer, ticks: list[float]) -> list[tuple[float, float]]:
+    sent = []
+    for now in ticks:
+        amplitude = player.step(now)
+        if amplitude is not None:
+            sent.append((now, amplitude))
+    return sent
+
+
+def _pulses_felt(sent: list[tuple[float, float]]) -> list[float]:
+    """Durations of the pulses a controller that rumbles while the last setting is > 0 feels."""
+    durations, on_since = [], None
+    for now, amplitude in sent:
+        if amplitude > 0.0 and on_since is None:
+            on_since = now
+        elif amplitude == 0.0 and on_since is not None:
+            durations.append(now - on_since)
+            on_since = None
+    assert on_since is None, 'the controller was left rumbling'
+    return durations
+
+
+def test_haptic_player_on_time_ticks_plays_the_pattern_as_scheduled() -> None:
+    player = HapticPlayer()
+    player.add('stopped', 1.0)
+    sent = _play(player, [1.0 + 0.01 * k for k in range(100)])
+    assert sent == [(pytest.approx(t), a) for t, a in pulse_schedule('stopped', 1.0)]
+    assert player.idle
+
+
+def test_haptic_player_late_ticks_still_give_every_pulse() -> None:
+    # The bug this guards: a timer 0.3 s late saw 'on' and 'off' due together, sent only the
+    # 'off', and the operator felt nothing.
+    player = HapticPlayer()
+    player.add('stopped', 0.0)
+    felt = _pulses_felt(_play(player, [0.3 * k for k in range(1, 20)]))
+    assert len(felt) == 2
+    assert all(d >= 0.08 - 1e-9 for d in felt)
+
+
+@settings(max_examples=200, deadline=None)
+@given(events=st.lists(st.tuples(st.sampled_from(sorted(PATTERNS)),
+                                 st.floats(0.0, 1.0)), min_size=1, max_size=6),
+       periods=st.lists(st.floats(0.005, 0.5), min_size=1, max_size=8))
+def test_haptic_player_never_loses_or_shortens_a_pulse(events: list[tuple[str, float]],
+                                                       periods: list[float]) -> None:
+    player, now, k, sent = HapticPlayer(), 0.0, 0, []
+    added = 0
+    for event, after in events:
+        # ticks up to the moment the next event arrives
+        target = now + after
+        while now < target:
+            now += periods[k % len(periods)]
+            k += 1
+            amplitude = player.step(now)
+            if amplitude is not None:
+                sent.append((now, amplitude))
+        player.add(event, now)
+        added += len(PATTERNS[event])
+    while not player.idle:
+        now += periods[k % len(periods)]
+        k += 1
+        amplitude = player.step(now)
+        if amplitude is not None:
+            sent.append((now, amplitude))
+    felt = _pulses_felt(sent)
+    assert len(felt) == added
+    shortest = min(duration for pattern in PATTERNS.values() for _, duration, _ in pattern)
+    assert all(d >= shortest - 1e-9 for d in felt)

@@ -42,7 +42,7 @@ from visuomotor.safety.profile import load_safety_profile
 from visuomotor.sim.joint_trajectory import JointTrajectoryCommand
 from visuomotor.teleop.config import load_teleop_config
 from visuomotor.teleop.core import JointTarget, TeleopCore
-from visuomotor.teleop.haptics import pulse_schedule
+from visuomotor.teleop.haptics import HapticPlayer
 from visuomotor.teleop.inputs import ControllerInputs, TeleopInputError, pose_from_fields
 from visuomotor.teleop.mapping import ALIGN_FAILED, ALIGNED, DISCARD, TOGGLE_EPISODE
 from visuomotor.teleop.node_schema import TELEOP_NODE_PARAMS
@@ -64,7 +64,7 @@ class TeleopNode(Node):
                                   self._on_input_error)
         self._last_stamp: float | None = None
         self._recorder_state = ''
-        self._haptics: list[tuple[float, float]] = []
+        self._haptics = HapticPlayer()
         self._gripper_sent: tuple[float, float] | None = None  # (width, time)
         self._published_state = ''
         self.last_error = ''
@@ -185,7 +185,7 @@ class TeleopNode(Node):
                 f'headset yaw corrected by {math.degrees(mapping.yaw_correction_rad):.1f} deg; '
                 f'to keep it, set in {self.config.source_file}: headset_to_base_rpy_deg: '
                 f'[{roll:.1f}, {pitch:.1f}, {yaw:.1f}]')
-            self._haptics += pulse_schedule('aligned', now)
+            self._haptics.add('aligned', now)
         elif event == ALIGN_FAILED:
             self._refuse('alignment stroke shorter than 10 cm horizontally: nothing changed; '
                          'call ~/align again', now)
@@ -204,7 +204,7 @@ class TeleopNode(Node):
             when = self._now()
             if response is not None and response.success:
                 self.get_logger().info(f'recorder: {response.message}')
-                self._haptics += pulse_schedule(feedback, when)
+                self._haptics.add(feedback, when)
             else:
                 self._refuse(f'recorder refused {service}: '
                              f'{getattr(response, "message", "no answer")}', when)
@@ -212,7 +212,7 @@ class TeleopNode(Node):
 
     def _refuse(self, why: str, now: float) -> None:
         self.get_logger().warning(why)
-        self._haptics += pulse_schedule('refused', now)
+        self._haptics.add('refused', now)
 
     def _align(self, request: Trigger.Request, response: Trigger.Response
                ) -> Trigger.Response:
@@ -235,10 +235,9 @@ class TeleopNode(Node):
         target = self.core.home_step()
         if target is not None:
             self._send(target, now)
-        due = [h for h in self._haptics if h[0] <= now]
-        if due:
-            self._haptics = [h for h in self._haptics if h[0] > now]
-            self.source.haptic(due[-1][1])
+        amplitude = self._haptics.step(now)
+        if amplitude is not None:
+            self.source.haptic(amplitude)
         if self.core.mapping.inputs_received_s is not None:
             self._send_gripper(now)
         self._publish_state()

@@ -9,6 +9,8 @@ visuomotor dataset export-hdf5 PATH OUT     export it to a robomimic-style HDF5 
 visuomotor train DATASET OUT [--head ...]   behaviour cloning on a recorded dataset -> bundle
 visuomotor train-demo                       record, train and evaluate the bundled demo policy
 visuomotor evaluate BUNDLE [--seeds N]      roll a bundle out on the twin in-process
+visuomotor explain BUNDLE DATASET [--out D] feature-point and saliency videos, contact sheets
+                                            and point trajectories for recorded episodes
 visuomotor launch deploy|record|calibrate ARG:=VALUE  run a node graph without launch
 visuomotor calibrate twin|verify|gate ...   calibrate the cameras, verify them before a
                                             session, ask the gate (see --help)
@@ -210,6 +212,44 @@ def _training_parsers(commands: argparse._SubParsersAction) -> None:  # type: ig
     evaluate.add_argument('--first-seed', type=int, default=0, help='first task seed '
                           '(default: the demo evaluation seeds)')
     evaluate.set_defaults(run=_evaluate)
+    _explain_parser(commands)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from visuomotor.explain.offline import ExplainSettings, explain_dataset
+
+    episodes = None
+    if args.episodes:
+        try:
+            episodes = tuple(int(e) for e in args.episodes.split(','))
+        except ValueError:
+            raise VisuomotorError(f'--episodes {args.episodes!r}: give indices like 0,2,5') \
+                from None
+    settings = ExplainSettings(episodes=episodes, stride=args.stride,
+                               saliency=not args.no_saliency, scale=args.scale,
+                               video=not args.no_video)
+    results = explain_dataset(args.bundle, args.dataset, args.out, settings, print)
+    for result in results:
+        print(f'episode {result.episode}: {len(result.rows)} rows explained')
+        for path in result.files:
+            print(f'  {path}')
+    return 0
+
+
+def _explain_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    explain = commands.add_parser('explain', help='what a policy looks at over recorded '
+                                  'episodes: feature points, FullGrad saliency')
+    explain.add_argument('bundle', help='policy bundle (with torch_weights.npz)')
+    explain.add_argument('dataset', help='a dataset recorded by visuomotor')
+    explain.add_argument('--out', default='explain_output', help='folder to write')
+    explain.add_argument('--episodes', help='comma-separated episode indices (default: all)')
+    explain.add_argument('--stride', type=int, default=1, help='explain every N-th row')
+    explain.add_argument('--scale', type=int, default=3, help='enlargement of the view')
+    explain.add_argument('--no-saliency', action='store_true', help='feature points only '
+                         '(no backward passes: much faster)')
+    explain.add_argument('--no-video', action='store_true', help='contact sheets and plots '
+                         'only')
+    explain.set_defaults(run=_explain)
 
 
 def main(argv: list[str] | None = None) -> int:

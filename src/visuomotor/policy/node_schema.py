@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from visuomotor.calibration.gate import GATE_PARAMS
 from visuomotor.cameras.sync import SyncConfig
+from visuomotor.explain.live import OverlaySettings
 from visuomotor.params import Param, ParameterError, ParamValue
 from visuomotor.policy.backends import BACKENDS, BackendOptions
 from visuomotor.policy.chunking import MODES, SchedulerConfig
@@ -50,6 +51,15 @@ POLICY_NODE_PARAMS = (
     Param('command_topic', '/safety_bridge/command', 'where chunks go (the safety bridge)'),
     Param('gripper_topic', '/safety_bridge/gripper', 'where gripper widths go (the bridge)'),
     Param('seed', 0, 'seed of the denoising noise (reproducible rollouts)', 0, 2**31 - 1),
+    Param('debug_rate_hz', 0.0, 'live overlays: at most this many images per second per camera '
+          "on ~/debug/<camera> (rgb8) with the encoder's feature points, drawn on a "
+          'low-priority thread off the control path; 0 turns them off', 0.0, 30.0),
+    Param('debug_saliency', False, 'live overlays: also show a FullGrad saliency map computed '
+          "by the bundle's PyTorch twin (needs torch_weights.npz in the bundle)"),
+    Param('debug_saliency_rate_hz', 1.0, 'live overlays: at most this many saliency maps per '
+          'second (each is a backward pass of the twin on the CPU)', 0.01, 30.0),
+    Param('debug_scale', 4, 'live overlays: the network input is enlarged this many times',
+          1, 16),
     *GATE_PARAMS,
 )
 
@@ -116,3 +126,15 @@ def sync_config(params: Mapping[str, ParamValue]) -> SyncConfig:
     return SyncConfig(max_skew_s=float(params['max_skew_s']),
                       max_age_s=float(params['max_observation_age_s']),
                       frozen_repeats=int(params['frozen_repeats']))
+
+
+def overlay_settings(params: Mapping[str, ParamValue]) -> OverlaySettings | None:
+    """The live overlays' settings, or None when `debug_rate_hz` is 0 (off)."""
+    rate = float(params['debug_rate_hz'])
+    if rate <= 0.0:
+        if bool(params['debug_saliency']):
+            raise ParameterError('debug_saliency', 'is true but debug_rate_hz is 0 (overlays '
+                                 'off); set debug_rate_hz:=2 (for example) to see them')
+        return None
+    return OverlaySettings(rate, bool(params['debug_saliency']),
+                           float(params['debug_saliency_rate_hz']), int(params['debug_scale']))

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from visuomotor.policy.backends.base import InferenceBackend
+from visuomotor.policy.backends.base import ExtraOutputs, InferenceBackend
 from visuomotor.policy.bundle import PolicyBundle
 from visuomotor.policy.denoising import ddim_sample
 from visuomotor.policy.errors import BundleMismatchError
@@ -28,6 +28,7 @@ from visuomotor.policy.spec import (
     NOISY_ACTION_INPUT,
     PROPRIO_INPUT,
     TIMESTEP_INPUT,
+    feature_points_output,
     image_input,
 )
 from visuomotor.preprocessing import Preprocessor
@@ -96,6 +97,15 @@ class PolicyRuntime:
         self._p_mean, self._p_std = np.array(p.mean), np.array(p.std)
         self._a_mean, self._a_std = np.array(a.mean), np.array(a.std)
         self.last_times = StageTimes(0.0, 0.0, 0.0)
+        #: Network outputs named `feature_points.<camera>` the backend can return (visuomotor
+        #: explain); asked for only when `__call__(..., extras=True)`.
+        wanted = {feature_points_output(c.name) for c in self.spec.cameras}
+        self.feature_point_outputs: tuple[str, ...] = tuple(
+            n for n in getattr(backend, 'extra_outputs', ()) if n in wanted) \
+            if isinstance(backend, ExtraOutputs) else ()
+        #: After a call with extras=True: the network inputs and the extra outputs.
+        self.last_inputs: dict[str, npt.NDArray[np.float32]] = {}
+        self.last_extras: dict[str, npt.NDArray[np.float32]] = {}
 
     def network_inputs(self, obs: Observation) -> dict[str, npt.NDArray[np.float32]]:
         """Preprocessed, normalised network inputs for a batch of one."""
@@ -122,17 +132,33 @@ class PolicyRuntime:
         inputs[PROPRIO_INPUT] = ((q - self._p_mean) / self._p_std)[None].astype(np.float32)
         return inputs
 
-    def predict(self, inputs: Mapping[str, npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
-        """The network's normalised chunk (H, A): one pass, or the DDIM loop."""
+    def _run(self, feeds: Mapping[str, npt.NDArray[np.float32]], extras: bool
+             ) -> npt.NDArray[np.float32]:
+        if extras and self.feature_point_outputs and isinstance(self.backend, ExtraOutputs):
+            out, self.last_extras = self.backend.run_with(feeds, self.feature_point_outputs)
+            return out
+        return self.backend.run(feeds)
+
+    def predict(self, inputs: Mapping[str, npt.NDArray[np.float32]], *,
+                extras: bool = False) -> npt.NDArray[np.float32]:
+        """The network's normalised chunk (H, A): one pass, or the DDIM loop.
+
+        With `extras`, the feature points the backend offers are kept in `last_extras` (from
+        the first pass of a DDIM loop: the images are the same in every pass).
+        """
         spec = self.spec
+        self.last_extras = {}
         if spec.scheduler is None:
-            return np.asarray(self.backend.run(inputs)[0], dtype=np.float32)
+            return np.asarray(self._run(inputs, extras)[0], dtype=np.float32)
         feeds = dict(inputs)
+        first = [extras]
 
         def network(x: npt.NDArray[np.float32], t: float) -> npt.NDArray[np.float32]:
             feeds[NOISY_ACTION_INPUT] = x
             feeds[TIMESTEP_INPUT] = np.array([t], dtype=np.float32)
-            return self.backend.run(feeds)
+            out = self._run(feeds, first[0])
+            first[0] = False
+            return out
 
         noise = self._rng.standard_normal((1, spec.chunk_length, spec.action.dim))
         sample = ddim_sample(network, spec.scheduler, noise.astype(np.float32))
@@ -176,12 +202,17 @@ class PolicyRuntime:
             out[i] = q
         return out
 
-    def __call__(self, obs: Observation) -> ActionChunk:
-        """Preprocess, infer and decode one observation (stage times in `last_times`)."""
+    def __call__(self, obs: Observation, *, extras: bool = False) -> ActionChunk:
+        """Preprocess, infer and decode one observation (stage times in `last_times`).
+
+        With `extras`, the network inputs are kept in `last_inputs` and the feature points the
+        backend offers in `last_extras` (for the live overlays; no copies are made).
+        """
         t0 = time.perf_counter()
         inputs = self.network_inputs(obs)
+        self.last_inputs = inputs if extras else {}
         t1 = time.perf_counter()
-        normalised = self.predict(inputs)
+        normalised = self.predict(inputs, extras=extras)
         t2 = time.perf_counter()
         if not np.isfinite(normalised).all():
             raise FloatingPointError(f'{self.backend.name} produced non-finite actions; this '

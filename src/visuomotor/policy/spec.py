@@ -64,6 +64,15 @@ def image_input(camera: str) -> str:
     return f'image.{camera}'
 
 
+def feature_points_output(camera: str) -> str:
+    """The optional network output of a camera's spatial-softmax feature points.
+
+    (B, T, K, 2) pixel coordinates (x right, y down) in the camera's network input, one row per
+    history frame; exported when the encoder has them (visuomotor.explain).
+    """
+    return f'feature_points.{camera}'
+
+
 @dataclass(frozen=True)
 class CameraInput:
     """One camera the model reads, with the preprocessing its frames get."""

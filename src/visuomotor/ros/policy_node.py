@@ -19,6 +19,11 @@ Publishes:
     gripper widths (std_msgs/Float64, default /safety_bridge/gripper) when the model has one.
     ~/latency (std_msgs/String, JSON): per chunk, the stage times (preprocess, inference,
         postprocess, ms wall clock) and the observation-to-chunk time (ms, ROS clock).
+    ~/debug/<camera> (sensor_msgs/Image, rgb8), with debug_rate_hz > 0: what the network
+        sees with its spatial-softmax feature points (and, with debug_saliency, a FullGrad
+        map), drawn on a low-priority thread from inferences the loop makes anyway
+        (visuomotor.ros.debug_overlays; bench/overlays.py measures the control loop with
+        and without them).
     /diagnostics: backend, per-stage latency (observation age, preprocess, inference,
         postprocess, publish; median and p99), per-camera rate/skew/drops, refusals.
 Inference runs on a worker thread, off the ROS callback thread.
@@ -52,11 +57,13 @@ from visuomotor.policy.node_schema import (
     backend_options,
     backend_order,
     camera_topics,
+    overlay_settings,
     scheduler_config,
     sync_config,
 )
 from visuomotor.policy.runtime import Observation, PolicyRuntime
 from visuomotor.robots.description import load_robot
+from visuomotor.ros.debug_overlays import DebugOverlays
 from visuomotor.ros.image_conversion import image_to_numpy
 from visuomotor.ros.node_main import run_node
 from visuomotor.ros.parameters import declare_parameters
@@ -132,6 +139,12 @@ class PolicyNode(Node):
         self._refusal_logged = ''
         self._next_diagnostics = 0.0
         self._publish_ms = 0.0
+        self.overlays: DebugOverlays | None = None
+        overlays = overlay_settings(params)
+        if overlays is not None:
+            self.overlays = DebugOverlays(self, bundle, overlays, self._now)
+            log.info(f'live overlays on ~/debug/<camera> at <= {overlays.rate_hz:g} Hz: '
+                     + self._overlay_source(overlays.saliency))
         self._worker.start()
         self.create_timer(spec.control_period_s, self._tick)
         log.info(f'ready: {spec.name} at {rate:g} Hz, {self.loop.scheduler.config.mode}, '
@@ -139,6 +152,17 @@ class PolicyNode(Node):
 
     def _now(self) -> float:
         return float(self.get_clock().now().nanoseconds) * 1e-9
+
+    def _overlay_source(self, saliency: bool) -> str:
+        views = self.overlays.views if self.overlays is not None else None
+        if self.runtime.feature_point_outputs:
+            points = f"feature points from the network's own outputs ({self.backend_name})"
+        elif views is not None and views.has_points:
+            points = 'feature points from the PyTorch twin (a second pass, overlay thread)'
+        else:
+            points = ('no feature points (the encoder has no spatial softmax, or the bundle '
+                      'has neither feature-point outputs nor torch weights)')
+        return points + ('; FullGrad saliency from the PyTorch twin' if saliency else '')
 
     # -- inputs -----------------------------------------------------------------------------
 
@@ -177,8 +201,9 @@ class PolicyNode(Node):
             if obs is None:
                 continue
             chunk, error = None, 'the inference thread stopped'
+            overlay = self.overlays is not None and self.overlays.due(self._now())
             try:
-                chunk = self.runtime(obs)
+                chunk = self.runtime(obs, extras=overlay)
                 error = ''
             except Exception as exc:  # noqa: BLE001 - any failure drops this chunk, loudly
                 error = f'{type(exc).__name__}: {exc}'
@@ -188,6 +213,9 @@ class PolicyNode(Node):
                 now = self._now()
                 with self._lock:  # always, so the loop never waits for a result forever
                     self.loop.on_chunk(chunk, now, self.runtime.last_times, error)
+            if chunk is not None and overlay and self.overlays is not None:
+                self.overlays.hand_over(obs.stamp_s, now, self.runtime.last_inputs,
+                                        self.runtime.last_extras)
             if chunk is not None:
                 t = self.runtime.last_times
                 self.latency_pub.publish(String(data=json.dumps({
@@ -281,6 +309,8 @@ class PolicyNode(Node):
         self._wake.set()
         if self._worker is not None and self._worker.is_alive():
             self._worker.join(timeout=2.0)
+        if getattr(self, 'overlays', None) is not None:
+            self.overlays.close()  # type: ignore[union-attr]
         super().destroy_node()
 
 

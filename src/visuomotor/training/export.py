@@ -30,6 +30,7 @@ from visuomotor.policy.spec import (
     Normalisation,
     PolicySpec,
     ProprioSpec,
+    feature_points_output,
 )
 from visuomotor.preprocessing import PreprocessSpec
 from visuomotor.robots.description import load_robot
@@ -54,6 +55,52 @@ def golden_inputs(spec: PolicySpec, seed: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
+class _WithFeaturePoints(nn.Module):
+    """The policy, also returning each camera's feature points in network-input pixels.
+
+    The points are read from the encoders' spatial softmax during the policy's own forward
+    pass (a hook), so the exported graph computes every encoder once and the extra outputs
+    cost a reshape and an affine map.
+    """
+
+    def __init__(self, module: nn.Module, history: int) -> None:
+        super().__init__()
+        from visuomotor.explain.feature_points import camera_encoders, map_geometry
+
+        self.module, self.history = module, history
+        self._points: list[torch.Tensor] = []
+        encoders = camera_encoders(module)
+        for index, encoder in enumerate(encoders):
+            geometry = map_geometry(encoder)
+            span = [(geometry.map_size[a] - 1) * geometry.stride_px[a] for a in (0, 1)]
+            self.register_buffer(f'offset{index}', torch.tensor(geometry.offset_px))
+            self.register_buffer(f'half_span{index}', torch.tensor(span) / 2.0)
+            encoder.softmax.register_forward_hook(  # type: ignore[union-attr]
+                lambda _m, _i, out: self._points.append(out))
+        self.cameras = len(encoders)
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        self._points.clear()
+        out = self.module(*inputs)
+        points = []
+        for index, raw in enumerate(self._points[:self.cameras]):
+            b = inputs[index].shape[0]
+            offset = getattr(self, f'offset{index}')
+            half = getattr(self, f'half_span{index}')
+            points.append((offset + (raw + 1.0) * half).reshape(b, self.history, -1, 2))
+        return (out, *points)
+
+
+def has_feature_points(module: nn.Module) -> bool:
+    """Whether the architecture's encoders produce spatial-softmax feature points."""
+    from visuomotor.explain.feature_points import camera_encoders
+    try:
+        camera_encoders(module)
+    except ValueError:
+        return False
+    return True
+
+
 def export_bundle(module: nn.Module, spec: PolicySpec, directory: str | Path, *,
                   card: str | None = None, seed: int = 0) -> PolicyBundle:
     """Write `module` (already trained) as a bundle in `directory` and load it back."""
@@ -66,14 +113,19 @@ def export_bundle(module: nn.Module, spec: PolicySpec, directory: str | Path, *,
     with torch.inference_mode():
         expected = module(*tensors).numpy()
     buffer = io.BytesIO()
-    dynamic = {n: {0: 'batch'} for n in [*names, spec.output_name]}
+    outputs = [spec.output_name]
+    exported: nn.Module = module
+    if has_feature_points(module):
+        exported = _WithFeaturePoints(module, spec.observation_history).eval()
+        outputs += [feature_points_output(c) for c in spec.camera_names]
+    dynamic = {n: {0: 'batch'} for n in [*names, *outputs]}
     with warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of torch.export, which needs
         # onnxscript (not installed here); PLATFORM.md: export with dynamo=False.
         warnings.simplefilter('ignore', DeprecationWarning)
         warnings.simplefilter('ignore', torch.jit.TracerWarning)  # type: ignore[attr-defined]
-        torch.onnx.export(module, tensors, buffer,  # type: ignore[arg-type]
-                          input_names=names, output_names=[spec.output_name],
+        torch.onnx.export(exported, tensors, buffer,  # type: ignore[arg-type]
+                          input_names=names, output_names=outputs,
                           dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
     model = onnx.load_model_from_string(buffer.getvalue())
     weights = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
@@ -116,3 +168,35 @@ def untrained_bundle(directory: str | Path, *, robot: str = 'fr3', size: int = 3
         provenance={'training': 'none: random weights (tests and demos only)'})
     torch.manual_seed(seed)
     return export_bundle(build_architecture(name, kwargs), spec, directory, seed=seed)
+
+
+def reexport_bundle(bundle: PolicyBundle, directory: str | Path | None = None) -> PolicyBundle:
+    """Export a bundle again from its torch weights (the current exporter's outputs).
+
+    Use it to give an older bundle the feature-point outputs: the spec (with its execution
+    block), the weights and the model card are kept; the golden outputs are recomputed and
+    must equal the old ones (same network), or nothing is written.
+
+    Raises:
+        BundleError: the bundle has no weights, or the re-exported network answers differently.
+    """
+    from visuomotor.policy.bundle import load_weights
+    from visuomotor.policy.errors import BundleError
+
+    spec = bundle.spec
+    if spec.architecture is None:
+        raise BundleError('bundle', f'{bundle.directory}: the spec names no torch architecture '
+                          'to rebuild')
+    module = build_architecture(spec.architecture.name, spec.architecture.kwargs)
+    module.load_state_dict({k: torch.from_numpy(v) for k, v in load_weights(bundle).items()},
+                           strict=True)
+    names = list(spec.input_shapes())
+    with torch.inference_mode():
+        answer = module.eval()(*(torch.from_numpy(bundle.golden_inputs[n]) for n in names))
+    error = float(np.abs(answer.numpy() - bundle.golden_outputs[spec.output_name]).max())
+    if error > 1e-5:
+        raise BundleError('bundle', f'{bundle.directory}: the weights answer the golden inputs '
+                          f'{error:.2e} away from the recorded outputs; not re-exporting')
+    card = bundle.card_path.read_text() if bundle.card_path is not None else None
+    out = bundle.directory if directory is None else Path(directory)
+    return export_bundle(module, spec, out, card=card)

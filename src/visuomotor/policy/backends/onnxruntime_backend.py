@@ -66,6 +66,8 @@ class OnnxRuntimeBackend:
             else 'float32'
         self._output = bundle.spec.output_name
         self._input_names = [i.name for i in self.session.get_inputs()]
+        self.extra_outputs = tuple(o.name for o in self.session.get_outputs()
+                                   if o.name != self._output)
 
     def run(self, inputs: Arrays) -> npt.NDArray[np.float32]:
         """One forward pass (see `InferenceBackend.run`)."""
@@ -73,3 +75,12 @@ class OnnxRuntimeBackend:
                  for name in self._input_names}
         (out,) = self.session.run([self._output], feeds)
         return np.asarray(out, dtype=np.float32)
+
+    def run_with(self, inputs: Arrays, extras: tuple[str, ...]
+                 ) -> tuple[npt.NDArray[np.float32], dict[str, npt.NDArray[np.float32]]]:
+        """The spec's output and the named extra outputs from one pass (`ExtraOutputs`)."""
+        feeds = {name: np.ascontiguousarray(inputs[name], dtype=np.float32)
+                 for name in self._input_names}
+        out, *rest = self.session.run([self._output, *extras], feeds)
+        return (np.asarray(out, dtype=np.float32),
+                {n: np.asarray(v, dtype=np.float32) for n, v in zip(extras, rest, strict=True)})

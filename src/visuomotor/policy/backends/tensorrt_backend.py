@@ -99,6 +99,8 @@ class TensorRtBackend:
                      else tuple(self.context.get_tensor_shape(name)))
             self._buffers[name] = torch.empty(shape, dtype=dtype, device='cuda')
             self.context.set_tensor_address(name, self._buffers[name].data_ptr())
+        self.extra_outputs = tuple(n for n in names
+                                   if n not in self._inputs and n != self._output)
         self.name = f'tensorrt[{trt.__version__}, {gpu}, {self.precision}]'
 
     def _build(self, bundle: PolicyBundle, fp16: bool, timing_path: Path,
@@ -130,6 +132,11 @@ class TensorRtBackend:
 
     def run(self, inputs: Arrays) -> npt.NDArray[np.float32]:
         """One forward pass (see `InferenceBackend.run`)."""
+        return self.run_with(inputs, ())[0]
+
+    def run_with(self, inputs: Arrays, extras: tuple[str, ...]
+                 ) -> tuple[npt.NDArray[np.float32], dict[str, npt.NDArray[np.float32]]]:
+        """The spec's output and the named extra outputs from one pass (`ExtraOutputs`)."""
         torch = self._torch
         with torch.cuda.stream(self._stream):
             for name in self._inputs:
@@ -138,6 +145,7 @@ class TensorRtBackend:
                              non_blocking=False)
             if not self.context.execute_async_v3(self._stream.cuda_stream):
                 raise BackendError('TensorRT execution failed (see the TensorRT log)')
-            out = self._buffers[self._output].float().cpu()
+            outs = [self._buffers[n].float().cpu() for n in (self._output, *extras)]
         self._stream.synchronize()
-        return np.asarray(out.numpy(), dtype=np.float32)
+        out, *rest = (np.asarray(o.numpy(), dtype=np.float32) for o in outs)
+        return out, dict(zip(extras, rest, strict=True))

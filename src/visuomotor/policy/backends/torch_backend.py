@@ -49,6 +49,12 @@ class TorchBackend:
         self.device = device
         self._names = list(spec.input_shapes())
         self.name = f'torch[{device}]'
+        self._cameras = spec.camera_names
+        self.extra_outputs: tuple[str, ...] = ()
+        from visuomotor.training.export import has_feature_points
+        if has_feature_points(self.module):
+            from visuomotor.policy.spec import feature_points_output
+            self.extra_outputs = tuple(feature_points_output(c) for c in self._cameras)
         self.precision = 'float32'
 
     def run(self, inputs: Arrays) -> npt.NDArray[np.float32]:
@@ -59,3 +65,28 @@ class TorchBackend:
         with torch.inference_mode():
             out = self.module(*tensors)
         return np.asarray(out.float().cpu().numpy(), dtype=np.float32)
+
+    def run_with(self, inputs: Arrays, extras: tuple[str, ...]
+                 ) -> tuple[npt.NDArray[np.float32], dict[str, npt.NDArray[np.float32]]]:
+        """The spec's output and the named extras (`ExtraOutputs`).
+
+        Feature points are read from the encoders in a second pass (this backend is for
+        debugging, not speed).
+        """
+        from visuomotor.explain.feature_points import feature_points_px
+        from visuomotor.policy.spec import feature_points_output, image_input
+
+        out = self.run(inputs)
+        if not extras:
+            return out, {}
+        torch = self._torch
+        images = [torch.from_numpy(np.ascontiguousarray(inputs[image_input(c)], np.float32))
+                  .to(self.device) for c in self._cameras]
+        points = feature_points_px(self.module, images)
+        named = {feature_points_output(c): p.astype(np.float32)
+                 for c, p in zip(self._cameras, points, strict=True)}
+        unknown = [e for e in extras if e not in named]
+        if unknown:
+            raise BackendError(f'the torch backend has no outputs {unknown}; it offers '
+                               f'{list(named)}')
+        return out, {e: named[e] for e in extras}

@@ -11,6 +11,7 @@ visuomotor train-demo                       record, train and evaluate the bundl
 visuomotor evaluate BUNDLE [--seeds N]      roll a bundle out on the twin in-process
 visuomotor explain BUNDLE DATASET [--out D] feature-point and saliency videos, contact sheets
                                             and point trajectories for recorded episodes
+visuomotor alignment-test [--out D]         the Visual Alignment Test on the twin (Table IV)
 visuomotor launch deploy|record|calibrate ARG:=VALUE  run a node graph without launch
 visuomotor calibrate twin|verify|gate ...   calibrate the cameras, verify them before a
                                             session, ask the gate (see --help)
@@ -236,6 +237,44 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alignment_test(args: argparse.Namespace) -> int:
+    import json
+
+    import cv2
+
+    from visuomotor.explain.alignment import (
+        TASKS,
+        AlignmentSettings,
+        run_alignment_test,
+        saliency_figure,
+    )
+
+    settings = AlignmentSettings(
+        train_seeds=tuple(range(args.train_scenes)),
+        test_seeds=tuple(range(10_000, 10_000 + args.test_scenes)),
+        train_steps=args.steps, seed=args.seed)
+    report = run_alignment_test(settings, print)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = report.lines()
+    (out / 'alignment_test.md').write_text('\n'.join(lines) + '\n')
+    data = {'tasks': list(TASKS), 'seconds': report.seconds, 'expert': report.expert,
+            'test_seeds': list(settings.test_seeds), 'train_scenes': args.train_scenes,
+            'train_steps': args.steps}
+    for name, group in (('e2e', report.e2e), ('swapped', report.swapped),
+                        ('random_frozen', report.random_frozen)):
+        data[name] = {t: {'success': r.success.tolist(), 'final_error_m': r.final_error_m.tolist()}
+                      for t, r in group.items()}
+    data['t_tests'] = {t: {'t': r.t, 'critical': r.critical, 'p': r.p_value, 'n': r.n,
+                           'reject': r.reject} for t, r in report.tests.items()}
+    (out / 'alignment_test.json').write_text(json.dumps(data, indent=2) + '\n')
+    figure = saliency_figure(report)
+    cv2.imwrite(str(out / 'alignment_saliency.png'), cv2.cvtColor(figure, cv2.COLOR_RGB2BGR))
+    print('\n'.join(lines))
+    print(f'written: {out / "alignment_test.md"}, alignment_test.json, alignment_saliency.png')
+    return 0
+
+
 def _explain_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     explain = commands.add_parser('explain', help='what a policy looks at over recorded '
                                   'episodes: feature points, FullGrad saliency')
@@ -250,6 +289,15 @@ def _explain_parser(commands: argparse._SubParsersAction) -> None:  # type: igno
     explain.add_argument('--no-video', action='store_true', help='contact sheets and plots '
                          'only')
     explain.set_defaults(run=_explain)
+    vat = commands.add_parser('alignment-test', help='the Visual Alignment Test on the twin: '
+                              'E2E policies for two tasks sharing scenes, encoders swapped '
+                              'and frozen, paired t-test (seed 001, Table IV)')
+    vat.add_argument('--out', default='alignment_output', help='folder to write')
+    vat.add_argument('--train-scenes', type=int, default=200, help='demonstration scenes')
+    vat.add_argument('--test-scenes', type=int, default=50, help='paired test rollouts')
+    vat.add_argument('--steps', type=int, default=1500, help='training steps per policy')
+    vat.add_argument('--seed', type=int, default=0)
+    vat.set_defaults(run=_alignment_test)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -274,3 +274,42 @@ def test_a_verified_rig_starts_and_an_override_is_loud(ros_context, bundle, veri
         assert 'calibration' in rig.diagnostic_keys
     finally:
         _close(policy, rig, executor)
+
+
+def test_live_overlays_show_feature_points_and_saliency_at_their_rate(ros_context, bundle):
+    """debug_rate_hz: one rgb8 image per camera on ~/debug/<camera>, stamped with the
+    observation time of the inference it shows, at no more than the rate; commands keep
+    flowing at the control rate."""
+    policy, rig, executor = _graph(ros_context, bundle, debug_rate_hz=4.0, debug_saliency=True,
+                                   debug_saliency_rate_hz=2.0, debug_scale=3)
+    received: dict[str, list[tuple[float, Image]]] = {'scene_camera': [], 'wrist_camera': []}
+    for camera, images in received.items():
+        rig.create_subscription(Image, f'/policy/debug/{camera}',
+                                lambda m, images=images: images.append((rig.now(), m)), 10)
+    try:
+        assert spin_until(executor, lambda: all(len(v) >= 3 for v in received.values()),
+                          timeout_s=20.0)
+        start, commands = rig.now(), len(rig.commands)
+        _run(executor, 2.0)
+        elapsed, sent = rig.now() - start, len(rig.commands) - commands
+        overlay = policy.overlays
+        assert overlay is not None and overlay.published >= 3
+    finally:
+        _close(policy, rig, executor)
+    frames = np.array(rig.frame_stamps)
+    for camera, images in received.items():
+        times = np.array([t for t, _ in images])
+        # at most 4 per second (stamps of the inferences they came from, 1/4 s apart or more)
+        stamps = np.array([stamp_to_ns(m.header.stamp) * 1e-9 for _, m in images])
+        assert np.all(np.diff(stamps) >= 0.25 - PERIOD / 2), np.diff(stamps)
+        assert len(times) <= 4.0 * (times[-1] - times[0]) + 2
+        for _, msg in images:
+            assert msg.encoding == 'rgb8' and msg.header.frame_id == camera
+            # two panels (feature points | saliency), each the 32 px input enlarged 3 times,
+            # under a caption bar
+            assert msg.width == 2 * SIZE * 3 + 4 and msg.height == SIZE * 3 + 16
+            # the observation time: its frames were captured within the 25 ms sync skew
+            stamp = stamp_to_ns(msg.header.stamp) * 1e-9
+            assert np.min(np.abs(frames - stamp)) <= 0.025 + 1e-6
+    # The control loop kept its rate while overlays were drawn (10 Hz ticks).
+    assert sent >= 0.7 * elapsed / PERIOD

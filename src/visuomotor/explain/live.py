@@ -40,8 +40,16 @@ class OverlayPacer:
         return self._next_s is None or now_s >= self._next_s
 
     def taken(self, now_s: float) -> None:
-        """An overlay was taken at `now_s`."""
-        self._next_s = now_s + 1.0 / self.settings.rate_hz
+        """An overlay was taken at `now_s`.
+
+        The next is due one period after the previous due time (a fixed cadence, so ticks
+        that come a little early do not halve the rate), or one period from now when behind.
+        """
+        period = 1.0 / self.settings.rate_hz
+        if self._next_s is None or now_s - self._next_s >= period:
+            self._next_s = now_s + period
+        else:
+            self._next_s += period
 
     def saliency_due(self, now_s: float) -> bool:
         """Whether the overlay drawn at `now_s` computes a fresh saliency map (and takes it)."""

@@ -31,9 +31,17 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from policy_helpers import CPU_PROVIDERS, FakeBackend, make_spec, observation, random_inputs
+from policy_helpers import (
+    CPU_OPTIONS,
+    CPU_PROVIDERS,
+    FakeBackend,
+    make_spec,
+    observation,
+    random_inputs,
+)
 from torch import nn
 
+from support import REPO
 from visuomotor.explain.feature_points import (
     MapGeometry,
     camera_encoders,
@@ -41,6 +49,7 @@ from visuomotor.explain.feature_points import (
     map_geometry,
 )
 from visuomotor.explain.views import PolicyViews
+from visuomotor.policy.backends import open_backend
 from visuomotor.policy.backends.base import ExtraOutputs
 from visuomotor.policy.backends.onnxruntime_backend import OnnxRuntimeBackend
 from visuomotor.policy.backends.torch_backend import TorchBackend
@@ -73,13 +82,16 @@ CAMERAS = ('scene_camera', 'wrist_camera')
 POINTS = tuple(feature_points_output(c) for c in CAMERAS)
 SQUARE_SIZE = 64  # synthetic scene, pixels
 SQUARE_SIDE = 9  # odd: the square's centre is a pixel centre
+DEMO_BUNDLE = REPO / 'models' / 'pick_place_fr3'
 
 
 def _inside(points: npt.NDArray[np.floating], width: int, height: int) -> bool:
-    """Every (x, y) within the pixel centres of a width x height image."""
+    """Every (x, y) within the pixel centres of a width x height image (float rounding aside)."""
     x, y = points[..., 0], points[..., 1]
-    return bool(np.all(np.isfinite(points)) and np.all(x >= 0.0) and np.all(x <= width - 1)
-                and np.all(y >= 0.0) and np.all(y <= height - 1))
+    eps = 1e-3
+    return bool(np.all(np.isfinite(points)) and np.all(x >= -eps)
+                and np.all(x <= width - 1 + eps) and np.all(y >= -eps)
+                and np.all(y <= height - 1 + eps))
 
 
 # -- geometry ----------------------------------------------------------------------------------
@@ -143,10 +155,10 @@ def _impulse_encoder(height: int, width: int) -> LevineEncoder:
     with torch.no_grad():
         for parameter in encoder.parameters():
             parameter.zero_()
-        first, second, third = encoder.convs[0], encoder.convs[2], encoder.convs[4]
-        first.weight[0, 0, 3, 3] = 1.0  # type: ignore[index]
-        second.weight[0, 0, 2, 2] = 1.0  # type: ignore[index]
-        third.weight[0, 0, 2, 2] = 1.0  # type: ignore[index]
+        first, second, third = [m for m in encoder.convs if isinstance(m, nn.Conv2d)]
+        first.weight[0, 0, 3, 3] = 1.0
+        second.weight[0, 0, 2, 2] = 1.0
+        third.weight[0, 0, 2, 2] = 1.0
         encoder.softmax.log_temperature.fill_(math.log(0.01))
     return encoder.eval()
 
@@ -244,12 +256,12 @@ def red_square_encoder(encoder: LevineEncoder) -> LevineEncoder:
     with torch.no_grad():
         for parameter in encoder.parameters():
             parameter.zero_()
-        first, second, third = encoder.convs[0], encoder.convs[2], encoder.convs[4]
-        first.weight[0, 0] = 1.0  # type: ignore[index]
-        first.weight[0, 1] = -1.0  # type: ignore[index]
-        first.weight[0, 2] = -1.0  # type: ignore[index]
-        second.weight[0, 0, 2, 2] = 1.0  # type: ignore[index]
-        third.weight[0, 0, 2, 2] = 1.0  # type: ignore[index]
+        first, second, third = [m for m in encoder.convs if isinstance(m, nn.Conv2d)]
+        first.weight[0, 0] = 1.0
+        first.weight[0, 1] = -1.0
+        first.weight[0, 2] = -1.0
+        second.weight[0, 0, 2, 2] = 1.0
+        third.weight[0, 0, 2, 2] = 1.0
         encoder.softmax.log_temperature.fill_(math.log(0.1))
     return encoder
 
@@ -257,8 +269,8 @@ def red_square_encoder(encoder: LevineEncoder) -> LevineEncoder:
 def scene(cx: int, cy: int, seed: int = 0) -> npt.NDArray[np.uint8]:
     """A 64x64 rgb8 frame: a 9x9 red square centred on pixel (cx, cy), noisy grey around."""
     rng = np.random.default_rng(seed)
-    image = np.clip(128 + rng.normal(0.0, 6.0, (SQUARE_SIZE, SQUARE_SIZE, 3)), 0, 255)
-    image = image.astype(np.uint8)
+    noise = rng.normal(0.0, 6.0, (SQUARE_SIZE, SQUARE_SIZE, 3))
+    image = np.clip(128 + noise, 0, 255).astype(np.uint8)
     half = SQUARE_SIDE // 2
     image[cy - half:cy + half + 1, cx - half:cx + half + 1] = (230, 20, 20)
     return image
@@ -456,6 +468,32 @@ def test_runtime_on_a_backend_without_extra_outputs(bundle: PolicyBundle) -> Non
     assert runtime.last_extras == {}
 
 
+def test_runtime_on_the_backend_the_node_opens(bundle: PolicyBundle) -> None:
+    backend, report = open_backend(bundle, ['onnxruntime'], CPU_OPTIONS)
+    assert report.golden is not None
+    runtime = PolicyRuntime(bundle, backend)
+    assert runtime.feature_point_outputs == POINTS
+    runtime(observation(bundle.spec, seed=8), extras=True)
+    shapes = {k: v.shape for k, v in runtime.last_extras.items()}
+    assert shapes == dict.fromkeys(POINTS, (1, 2, 32, 2))
+
+
+def test_the_bundled_demo_policy_has_the_outputs() -> None:
+    demo = load_bundle(DEMO_BUNDLE)  # ChunkTransformer head, 96x96 Levine encoders
+    assert demo.spec.camera_names == CAMERAS
+    backend = OnnxRuntimeBackend(demo, providers=CPU_PROVIDERS)
+    assert backend.extra_outputs == POINTS
+    out, extras = backend.run_with(demo.golden_inputs, POINTS)
+    np.testing.assert_allclose(out, demo.golden_outputs['action'], atol=1e-4)
+    history = demo.spec.observation_history
+    images = [torch.from_numpy(demo.golden_inputs[image_input(c)]) for c in CAMERAS]
+    twin = TorchBackend(demo).module
+    for name, points in zip(POINTS, feature_points_px(twin, images), strict=True):
+        assert extras[name].shape == (1, history, 32, 2)
+        np.testing.assert_allclose(extras[name], points, atol=1e-4)
+        assert _inside(extras[name], 96, 96)
+
+
 def test_denoising_runtime_keeps_the_points_of_its_images(
         denoising_bundle: PolicyBundle) -> None:
     spec = denoising_bundle.spec
@@ -552,3 +590,16 @@ def test_reexport_refuses_a_bundle_without_architecture(bundle: PolicyBundle,
                          bundle.golden_inputs, bundle.golden_outputs)
     with pytest.raises(BundleError, match='no torch architecture'):
         reexport_bundle(plain, tmp_path / 'out')
+
+
+def test_reexport_of_the_bundled_demo_policy_keeps_its_contract(tmp_path: Path) -> None:
+    demo = load_bundle(DEMO_BUNDLE)
+    old = _strip_extra_outputs(demo, tmp_path / 'old')
+    assert OnnxRuntimeBackend(old, providers=CPU_PROVIDERS).extra_outputs == ()
+    new = reexport_bundle(old, tmp_path / 'new')
+    assert new.spec == demo.spec and new.spec.execution == demo.spec.execution
+    assert _graph_outputs(new) == ['action', *POINTS]
+    for name, array in demo.golden_inputs.items():
+        np.testing.assert_array_equal(new.golden_inputs[name], array)
+    np.testing.assert_allclose(new.golden_outputs['action'], demo.golden_outputs['action'],
+                               atol=1e-5)

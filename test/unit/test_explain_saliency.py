@@ -177,12 +177,12 @@ def _red_square_module() -> ChunkMLP:
     with torch.no_grad():
         for parameter in encoder.parameters():
             parameter.zero_()
-        first, second, third = encoder.convs[0], encoder.convs[2], encoder.convs[4]
-        first.weight[0, 0] = 1.0  # type: ignore[index]
-        first.weight[0, 1] = -1.0  # type: ignore[index]
-        first.weight[0, 2] = -1.0  # type: ignore[index]
-        second.weight[0, 0, 2, 2] = 1.0  # type: ignore[index]
-        third.weight[0, 0, 2, 2] = 1.0  # type: ignore[index]
+        first, second, third = [m for m in encoder.convs if isinstance(m, nn.Conv2d)]
+        first.weight[0, 0] = 1.0
+        first.weight[0, 1] = -1.0
+        first.weight[0, 2] = -1.0
+        second.weight[0, 0, 2, 2] = 1.0
+        third.weight[0, 0, 2, 2] = 1.0
         encoder.softmax.log_temperature.fill_(math.log(0.1))
     return module
 
@@ -195,11 +195,15 @@ def _square_image(cx: int, cy: int) -> torch.Tensor:
     return torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1)[None, None]
 
 
-@pytest.mark.parametrize(('cx', 'cy'), [(20, 24), (32, 32), (45, 17), (40, 48)])
+# Even centres: the square's plateau then covers two map positions (odd pixels) per axis, so
+# the feature point moves when the square does. Centred on an odd pixel, one map position
+# wins the softmax outright (saturated: gradients underflow to 0) and there is nothing to show.
+@pytest.mark.parametrize(('cx', 'cy'), [(20, 24), (32, 32), (46, 16), (40, 48)])
 def test_saliency_sits_on_the_red_square(cx: int, cy: int) -> None:
     module = _red_square_module()
     (maps,) = FullGrad(module)([_square_image(cx, cy), torch.zeros(1, 1, 7)])
     saliency = maps[0, 0]
+    assert saliency.max() == pytest.approx(1.0)
     peak_y, peak_x = np.unravel_index(int(saliency.argmax()), saliency.shape)
     assert abs(peak_x - cx) <= 4 and abs(peak_y - cy) <= 4  # the peak is on the square
     ys, xs = np.mgrid[0:64, 0:64]

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from scipy import special, stats
 
 from visuomotor.explain.ttest import (
+    Alternative,
     PairedTTest,
     paired_t_test,
     regularized_beta,
@@ -42,9 +43,9 @@ CASES = [pytest.param((SUCCESS_A, SUCCESS_B), id='binary-a-better'),
 @pytest.mark.parametrize('alternative', ['greater', 'two-sided'])
 @pytest.mark.parametrize('case', CASES)
 def test_paired_t_test_matches_scipy_ttest_rel(case: tuple[list[float], list[float]],
-                                               alternative: str) -> None:
+                                               alternative: Alternative) -> None:
     a, b = case
-    result = paired_t_test(a, b, alternative=alternative)  # type: ignore[arg-type]
+    result = paired_t_test(a, b, alternative=alternative)
     reference = stats.ttest_rel(a, b, alternative=alternative)
     assert result.t == pytest.approx(float(reference.statistic), rel=1e-12)
     assert result.p_value == pytest.approx(float(reference.pvalue), rel=1e-8)
@@ -79,7 +80,8 @@ def test_real_scores_near_the_threshold_follow_alpha() -> None:
 @given(pairs=st.lists(st.tuples(st.floats(-100, 100), st.floats(-100, 100)), min_size=2,
                       max_size=40),
        alternative=st.sampled_from(['greater', 'two-sided']))
-def test_random_samples_match_scipy(pairs: list[tuple[float, float]], alternative: str) -> None:
+def test_random_samples_match_scipy(pairs: list[tuple[float, float]],
+                                    alternative: Alternative) -> None:
     a = [p[0] for p in pairs]
     b = [p[1] for p in pairs]
     d = [x - y for x, y in pairs]
@@ -88,7 +90,7 @@ def test_random_samples_match_scipy(pairs: list[tuple[float, float]], alternativ
     # differ by design and are tested separately below)
     if max(abs(v - mean) for v in d) < 1e-6 * max(1.0, abs(mean)):
         return
-    result = paired_t_test(a, b, alternative=alternative)  # type: ignore[arg-type]
+    result = paired_t_test(a, b, alternative=alternative)
     reference = stats.ttest_rel(a, b, alternative=alternative)
     assert result.t == pytest.approx(float(reference.statistic), rel=1e-6, abs=1e-9)
     assert result.p_value == pytest.approx(float(reference.pvalue), rel=1e-6, abs=1e-12)
@@ -157,9 +159,9 @@ def test_regularized_beta_endpoints_and_domain() -> None:
 
 
 @pytest.mark.parametrize('alternative', ['greater', 'two-sided'])
-def test_all_differences_zero_is_not_rejected(alternative: str) -> None:
+def test_all_differences_zero_is_not_rejected(alternative: Alternative) -> None:
     result = paired_t_test([1, 0, 1, 1], [1, 0, 1, 1],
-                           alternative=alternative)  # type: ignore[arg-type]
+                           alternative=alternative)
     assert math.isnan(result.t) and math.isnan(result.p_value)
     assert result.mean_difference == 0.0 and result.std_difference == 0.0
     assert not result.reject
@@ -167,9 +169,9 @@ def test_all_differences_zero_is_not_rejected(alternative: str) -> None:
 
 
 @pytest.mark.parametrize('alternative', ['greater', 'two-sided'])
-def test_constant_positive_differences_are_rejected(alternative: str) -> None:
+def test_constant_positive_differences_are_rejected(alternative: Alternative) -> None:
     result = paired_t_test([1, 1, 1, 1, 1], [0, 0, 0, 0, 0],
-                           alternative=alternative)  # type: ignore[arg-type]
+                           alternative=alternative)
     assert result.t == math.inf
     assert result.p_value == 0.0
     assert result.reject

@@ -6,9 +6,10 @@ encoder needs at least 21x21), a 32-unit head, chunks of 4 actions, two frames o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +31,9 @@ from visuomotor.policy.spec import (
 )
 from visuomotor.preprocessing import PreprocessSpec
 from visuomotor.robots.description import load_robot
+
+if TYPE_CHECKING:
+    from visuomotor.training.nets import LevineEncoder
 
 FR3 = load_robot('fr3')
 FR3_JOINTS = tuple(FR3.joint_names)
@@ -153,3 +157,27 @@ class FakeBackend:
         if self.fill is not None:
             return np.full_like(out, self.fill)
         return (out + np.float32(self.offset)).astype(np.float32)
+
+
+def red_square_encoder(encoder: LevineEncoder) -> LevineEncoder:
+    """Hand-set weights: response map 0 peaks where a 7x7 window is all red.
+
+    conv1 channel 0 sums R - G - B over its 7x7 window (about +36 inside a red square, -25
+    on grey, ReLU keeps the square); conv2 and conv3 pass channel 0 through with their
+    centre tap; every other weight and bias is zero (the other 31 maps are flat); the
+    spatial softmax's temperature is 0.1, so the plateau on the square dominates.
+    """
+    import torch
+    from torch import nn
+
+    with torch.no_grad():
+        for parameter in encoder.parameters():
+            parameter.zero_()
+        first, second, third = [m for m in encoder.convs if isinstance(m, nn.Conv2d)]
+        first.weight[0, 0] = 1.0
+        first.weight[0, 1] = -1.0
+        first.weight[0, 2] = -1.0
+        second.weight[0, 0, 2, 2] = 1.0
+        third.weight[0, 0, 2, 2] = 1.0
+        encoder.softmax.log_temperature.fill_(math.log(0.1))
+    return encoder

@@ -38,6 +38,7 @@ from policy_helpers import (
     make_spec,
     observation,
     random_inputs,
+    red_square_encoder,
 )
 from torch import nn
 
@@ -243,27 +244,6 @@ def test_camera_encoders_of_every_architecture() -> None:
 
 
 # -- a synthetic scene: a red square moving over a grey table ----------------------------------
-
-
-def red_square_encoder(encoder: LevineEncoder) -> LevineEncoder:
-    """Hand-set weights: response map 0 peaks where a 7x7 window is all red.
-
-    conv1 channel 0 sums R - G - B over its 7x7 window (about +36 inside a red square, -25
-    on grey, ReLU keeps the square); conv2 and conv3 pass channel 0 through with their
-    centre tap; every other weight and bias is zero (the other 31 maps are flat); the
-    spatial softmax's temperature is 0.1, so the plateau on the square dominates.
-    """
-    with torch.no_grad():
-        for parameter in encoder.parameters():
-            parameter.zero_()
-        first, second, third = [m for m in encoder.convs if isinstance(m, nn.Conv2d)]
-        first.weight[0, 0] = 1.0
-        first.weight[0, 1] = -1.0
-        first.weight[0, 2] = -1.0
-        second.weight[0, 0, 2, 2] = 1.0
-        third.weight[0, 0, 2, 2] = 1.0
-        encoder.softmax.log_temperature.fill_(math.log(0.1))
-    return encoder
 
 
 def scene(cx: int, cy: int, seed: int = 0) -> npt.NDArray[np.uint8]:

@@ -16,14 +16,13 @@ What a user asking "what in the image drives the action" checks:
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 import torch
-from policy_helpers import CPU_PROVIDERS, observation, random_inputs
+from policy_helpers import CPU_PROVIDERS, observation, random_inputs, red_square_encoder
 from torch import nn
 
 from visuomotor.explain.overlay import point_colors
@@ -174,16 +173,7 @@ def _red_square_module() -> ChunkMLP:
     module = ChunkMLP(cameras, 1, 7, 8, 4, encoder='levine', hidden=[16]).eval()
     encoder = module.condition.encoders[0]
     assert isinstance(encoder, LevineEncoder)
-    with torch.no_grad():
-        for parameter in encoder.parameters():
-            parameter.zero_()
-        first, second, third = [m for m in encoder.convs if isinstance(m, nn.Conv2d)]
-        first.weight[0, 0] = 1.0
-        first.weight[0, 1] = -1.0
-        first.weight[0, 2] = -1.0
-        second.weight[0, 0, 2, 2] = 1.0
-        third.weight[0, 0, 2, 2] = 1.0
-        encoder.softmax.log_temperature.fill_(math.log(0.1))
+    red_square_encoder(encoder)
     return module
 
 

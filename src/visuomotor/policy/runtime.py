@@ -100,9 +100,8 @@ class PolicyRuntime:
         #: Network outputs named `feature_points.<camera>` the backend can return (visuomotor
         #: explain); asked for only when `__call__(..., extras=True)`.
         wanted = {feature_points_output(c.name) for c in self.spec.cameras}
-        self.feature_point_outputs: tuple[str, ...] = tuple(
-            n for n in getattr(backend, 'extra_outputs', ()) if n in wanted) \
-            if isinstance(backend, ExtraOutputs) else ()
+        offered = backend.extra_outputs if isinstance(backend, ExtraOutputs) else ()
+        self.feature_point_outputs = tuple(n for n in offered if n in wanted)
         #: After a call with extras=True: the network inputs and the extra outputs.
         self.last_inputs: dict[str, npt.NDArray[np.float32]] = {}
         self.last_extras: dict[str, npt.NDArray[np.float32]] = {}

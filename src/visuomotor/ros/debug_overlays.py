@@ -12,7 +12,6 @@ yet drawn, so a slow overlay can only skip overlays, never delay a chunk.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -25,11 +24,10 @@ from sensor_msgs.msg import Image
 
 from visuomotor.explain.live import OverlayPacer, OverlaySettings
 from visuomotor.explain.views import PolicyViews
+from visuomotor.params import ParameterError
 from visuomotor.policy.bundle import PolicyBundle
 from visuomotor.ros.image_conversion import numpy_to_image
 from visuomotor.ros.stamps import ns_to_stamp
-
-log = logging.getLogger(__name__)
 
 #: Nice increment of the overlay thread (Linux: per thread), so it yields to inference.
 OVERLAY_NICENESS = 10
@@ -46,15 +44,29 @@ class DebugOverlays:
     """Publishes overlays for a node (see the module docstring)."""
 
     def __init__(self, node: Node, bundle: PolicyBundle, settings: OverlaySettings,
-                 now: Callable[[], float]) -> None:
+                 now: Callable[[], float], *, network_points: bool,
+                 torch_threads: int = 1) -> None:
+        """Build the views and start the thread.
+
+        Args:
+            node: the policy node (publishers, logger).
+            bundle: its bundle.
+            settings: the debug_* parameters.
+            now: the node's clock (s).
+            network_points: the backend returns the feature points with each inference; the
+                PyTorch twin is then built only for saliency.
+            torch_threads: torch's (process-wide) thread count for the twin; 0 leaves it as
+                the node set it (when the control backend is torch itself).
+        """
         self.settings = settings
         self._now = now
         self._logger = node.get_logger()
-        self.views = PolicyViews(bundle, twin=bundle.weights_path is not None, threads=1)
-        if settings.saliency and self.views.fullgrad is None:
-            raise ValueError('debug_saliency: the bundle has no torch_weights.npz, so there is '
-                             'no PyTorch twin to compute saliency with; re-export the bundle '
-                             'with its weights or set debug_saliency:=false')
+        if settings.saliency and bundle.weights_path is None:
+            raise ParameterError('debug_saliency', 'the bundle has no torch_weights.npz, so '
+                                 'there is no PyTorch twin to compute saliency with; re-export '
+                                 'the bundle with its weights or set debug_saliency:=false')
+        twin = bundle.weights_path is not None and (settings.saliency or not network_points)
+        self.views = PolicyViews(bundle, twin=twin, threads=torch_threads)
         self.publishers = {c.name: node.create_publisher(Image, f'~/debug/{c.name}', 2)
                            for c in bundle.spec.cameras}
         self.pacer = OverlayPacer(settings)
@@ -86,11 +98,6 @@ class DebugOverlays:
     def _run(self) -> None:
         with contextlib.suppress(OSError, AttributeError):  # Linux: this thread alone
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), OVERLAY_NICENESS)
-        try:
-            import torch
-            torch.set_num_threads(1)
-        except ImportError:
-            pass
         while not self._stop.is_set():
             if not self._wake.wait(0.2):
                 continue

@@ -142,7 +142,10 @@ class PolicyNode(Node):
         self.overlays: DebugOverlays | None = None
         overlays = overlay_settings(params)
         if overlays is not None:
-            self.overlays = DebugOverlays(self, bundle, overlays, self._now)
+            self.overlays = DebugOverlays(
+                self, bundle, overlays, self._now,
+                network_points=bool(self.runtime.feature_point_outputs),
+                torch_threads=0 if backend.name.startswith('torch') else 1)
             log.info(f'live overlays on ~/debug/<camera> at <= {overlays.rate_hz:g} Hz: '
                      + self._overlay_source(overlays.saliency))
         self._worker.start()

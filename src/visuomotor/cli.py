@@ -256,7 +256,8 @@ def _alignment_test(args: argparse.Namespace) -> int:
     report = run_alignment_test(settings, print)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    lines = report.lines()
+    figure = saliency_figure(report)
+    lines = report.lines() + [''] + figure.lines()
     (out / 'alignment_test.md').write_text('\n'.join(lines) + '\n')
     data = {'tasks': list(TASKS), 'seconds': report.seconds, 'expert': report.expert,
             'test_seeds': list(settings.test_seeds), 'train_scenes': args.train_scenes,
@@ -267,9 +268,10 @@ def _alignment_test(args: argparse.Namespace) -> int:
                       for t, r in group.items()}
     data['t_tests'] = {t: {'t': r.t, 'critical': r.critical, 'p': r.p_value, 'n': r.n,
                            'reject': r.reject} for t, r in report.tests.items()}
+    data['fullgrad_vs_occlusion_r'] = figure.agreement
     (out / 'alignment_test.json').write_text(json.dumps(data, indent=2) + '\n')
-    figure = saliency_figure(report)
-    cv2.imwrite(str(out / 'alignment_saliency.png'), cv2.cvtColor(figure, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(out / 'alignment_saliency.png'),
+                cv2.cvtColor(figure.image, cv2.COLOR_RGB2BGR))
     print('\n'.join(lines))
     print(f'written: {out / "alignment_test.md"}, alignment_test.json, alignment_saliency.png')
     return 0

@@ -8,10 +8,14 @@ report's Table IV holds the paired t-test of the E2E and swapped successes.
 
 from __future__ import annotations
 
+import json
+
+import cv2
 import numpy as np
 import pytest
 import torch
 
+from visuomotor.cli import main
 from visuomotor.explain.alignment import (
     TASKS,
     AlignmentSettings,
@@ -90,7 +94,28 @@ def test_table_iv_is_the_paired_test_of_the_rollouts(report) -> None:  # type: i
 
 def test_the_saliency_figure_shows_both_encoders_on_each_scene(report) -> None:  # type: ignore[no-untyped-def]
     figure = saliency_figure(report, seeds=(10_000, 10_001), scale=2)
+    image = figure.image
     size = TINY.image_size * 2
-    assert figure.dtype == np.uint8 and figure.ndim == 3
-    assert figure.shape[0] == 2 * (size + 16)  # two scenes, each under a caption bar
-    assert figure.shape[1] == 3 * size + 2 * 4  # the view and one map per task
+    assert image.dtype == np.uint8 and image.ndim == 3
+    assert image.shape[0] == 2 * (size + 16)  # two scenes, each under a caption bar
+    # the view, then per task its FullGrad map and its occlusion check
+    assert image.shape[1] == 5 * size + 4 * 4
+    for task in TASKS:
+        assert len(figure.agreement[task]) == 2
+        assert all(-1.0 <= r <= 1.0 for r in figure.agreement[task])
+    text = '\n'.join(figure.lines())
+    assert 'reach the cube: FullGrad vs occlusion sensitivity, Pearson r per scene' in text
+
+
+def test_the_command_writes_table_iv_and_the_figure(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / 'vat'
+    assert main(['alignment-test', '--out', str(out), '--train-scenes', '3',
+                 '--test-scenes', '2', '--steps', '5']) == 0
+    text = (out / 'alignment_test.md').read_text()
+    assert 'Table IV' in text and 'frozen, random init' in text
+    assert 'FullGrad vs occlusion sensitivity' in text
+    data = json.loads((out / 'alignment_test.json').read_text())
+    assert len(data['e2e']['cube']['success']) == 2
+    assert set(data['t_tests']) == set(TASKS)
+    assert set(data['fullgrad_vs_occlusion_r']) == set(TASKS)
+    assert cv2.imread(str(out / 'alignment_saliency.png')) is not None

@@ -25,6 +25,7 @@ import torch
 from policy_helpers import CPU_PROVIDERS, observation, random_inputs, red_square_encoder
 from torch import nn
 
+from visuomotor.explain.occlusion import agreement, occlusion_sensitivity
 from visuomotor.explain.overlay import point_colors
 from visuomotor.explain.saliency import FullGrad
 from visuomotor.explain.views import CameraView, PolicyViews
@@ -203,6 +204,53 @@ def test_saliency_sits_on_the_red_square(cx: int, cy: int) -> None:
     on_square = saliency[cy - 5:cy + 6, cx - 5:cx + 6].sum()  # the square and 1 px around
     assert on_square / mass > 0.95
 
+
+
+@pytest.mark.parametrize(('cx', 'cy'), [(20, 24), (46, 16)])
+def test_occlusion_finds_the_red_square_and_agrees_with_fullgrad(cx: int, cy: int) -> None:
+    module = _red_square_module()
+    inputs = [_square_image(cx, cy), torch.zeros(1, 1, 7)]
+    occluded = occlusion_sensitivity(module, inputs, patch=8, stride=2)
+    assert occluded.shape == (64, 64) and occluded.dtype == np.float32
+    assert occluded.min() == 0.0 and occluded.max() == pytest.approx(1.0)
+    peak_y, peak_x = np.unravel_index(int(occluded.argmax()), occluded.shape)
+    assert abs(peak_x - cx) <= 6 and abs(peak_y - cy) <= 6
+    # hiding grey far from the square changes nothing
+    far = occluded[(cy + 32) % 64 - 4:(cy + 32) % 64 + 4, (cx + 32) % 64 - 4:(cx + 32) % 64 + 4]
+    assert far.max() < 0.05
+    (maps,) = FullGrad(module)(inputs)
+    assert agreement(maps[0, 0], occluded) > 0.5
+    np.testing.assert_array_equal(occluded, occlusion_sensitivity(module, inputs, patch=8,
+                                                                  stride=2))
+
+
+def test_occlusion_of_the_second_camera_has_that_cameras_shape() -> None:
+    torch.manual_seed(1)
+    cameras = [{'name': 'scene', 'channels': 3, 'height': 64, 'width': 64},
+               {'name': 'wrist', 'channels': 3, 'height': 32, 'width': 32}]
+    module = ChunkMLP(cameras, 1, 7, 8, 4, encoder='levine', hidden=[16]).eval()
+    inputs = [torch.rand(1, 1, 3, 64, 64), torch.rand(1, 1, 3, 32, 32), torch.zeros(1, 1, 7)]
+    occluded = occlusion_sensitivity(module, inputs, camera=1, patch=6, stride=3)
+    assert occluded.shape == (32, 32)
+    assert occluded.max() == pytest.approx(1.0)  # the wrist image moves the output
+
+
+def test_occlusion_refuses_batches_and_patches_that_do_not_fit() -> None:
+    module = _red_square_module()
+    with pytest.raises(ValueError, match=r'image input 0 must be \(1, T, C, H, W\)'):
+        occlusion_sensitivity(module, [torch.rand(2, 1, 3, 64, 64), torch.zeros(2, 1, 7)])
+    with pytest.raises(ValueError, match='patch 80 and stride 4 must fit a 64x64 image'):
+        occlusion_sensitivity(module, [_square_image(32, 32), torch.zeros(1, 1, 7)], patch=80)
+
+
+def test_agreement_is_the_correlation_of_two_maps() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.random((16, 16))
+    assert agreement(a, a) == pytest.approx(1.0)
+    assert agreement(a, 1.0 - a) == pytest.approx(-1.0)
+    assert np.isnan(agreement(a, np.zeros((16, 16))))
+    with pytest.raises(ValueError, match='differ in shape'):
+        agreement(a, a[:8])
 
 # -- views ------------------------------------------------------------------------------------
 

@@ -394,12 +394,28 @@ def run_alignment_test(settings: AlignmentSettings = AlignmentSettings(),
                            norm)
 
 
+@dataclass(frozen=True)
+class SaliencyFigure:
+    """The figure (rgb8) and, per task's E2E policy, FullGrad vs occlusion per scene."""
+
+    image: npt.NDArray[np.uint8]
+    agreement: dict[str, list[float]]
+
+    def lines(self) -> list[str]:
+        """One line per task: how far FullGrad can be trusted for that policy."""
+        return [f'reach the {task}: FullGrad vs occlusion sensitivity, Pearson r per scene '
+                + ', '.join(f'{r:.2f}' for r in values)
+                for task, values in self.agreement.items()]
+
+
 def saliency_figure(report: AlignmentReport, seeds: tuple[int, ...] = (10_000, 10_001, 10_002),
-                    scale: int = 3) -> npt.NDArray[np.uint8]:
+                    scale: int = 3) -> SaliencyFigure:
     """Seed 001 Fig. 5 on the twin: FullGrad of both E2E policies on the same images.
 
-    Rows: scenes; columns: the view, the cube policy's map, the square policy's map.
+    Rows: scenes; columns: the view, then per task the E2E policy's FullGrad map and its
+    occlusion sensitivity (8x8 patches, stride 2), the model-agnostic check of the map.
     """
+    from visuomotor.explain.occlusion import agreement, occlusion_sensitivity
     from visuomotor.explain.overlay import draw_saliency, hstack, label
     from visuomotor.explain.saliency import FullGrad
     from visuomotor.preprocessing.display import to_display_image
@@ -407,6 +423,7 @@ def saliency_figure(report: AlignmentReport, seeds: tuple[int, ...] = (10_000, 1
     settings = report.settings
     world = ReachWorld(settings)
     rows = []
+    agreements: dict[str, list[float]] = {task: [] for task in TASKS}
     try:
         norm = report.norm or TcpNormaliser(np.zeros(3), np.ones(3))
         for seed in seeds:
@@ -420,9 +437,13 @@ def saliency_figure(report: AlignmentReport, seeds: tuple[int, ...] = (10_000, 1
             for task in TASKS:
                 policy = report.policies[f'e2e_{task}']
                 saliency = FullGrad(policy)(inputs)[0][0, 0]
+                occluded = occlusion_sensitivity(policy, inputs, patch=8, stride=2)
+                agreements[task].append(agreement(saliency, occluded))
                 panels.append(label(draw_saliency(shown, saliency, scale=scale),
-                                    f'E2E "reach the {task}" encoder'))
+                                    f'{task} E2E: FullGrad'))
+                panels.append(label(draw_saliency(shown, occluded, scale=scale),
+                                    f'{task} E2E: occlusion'))
             rows.append(hstack(panels))
     finally:
         world.close()
-    return np.vstack(rows)
+    return SaliencyFigure(np.vstack(rows), agreements)

@@ -147,6 +147,8 @@ class PoseResult:
     test_errors_cm: npt.NDArray[np.float64]
     train_s: float
     steps: int
+    learning_rate: float
+    validation_errors_cm: npt.NDArray[np.float64] | None = None
 
 
 def _inputs(data: PoseData) -> torch.Tensor:
@@ -165,8 +167,12 @@ def point_errors_cm(predicted: npt.NDArray[np.float64], truth: npt.NDArray[np.fl
 
 def train_pose_regressor(architecture: str, train: PoseData, test: PoseData, *,
                          steps: int = 2000, batch_size: int = 64, learning_rate: float = 1e-3,
-                         seed: int = 0) -> PoseResult:
-    """Train one architecture with Adam on L2 loss of normalised targets; errors per image."""
+                         seed: int = 0, validation: PoseData | None = None) -> PoseResult:
+    """Train one architecture with Adam on L2 loss of normalised targets; errors per image.
+
+    `validation` (images of neither set) is evaluated too, for choosing hyperparameters
+    without looking at the test images.
+    """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     height, width = train.images.shape[1:3]
@@ -197,4 +203,7 @@ def train_pose_regressor(architecture: str, train: PoseData, test: PoseData, *,
 
     return PoseResult(architecture, sum(p.numel() for p in model.parameters()),
                       point_errors_cm(predict(x_train), train.points),
-                      point_errors_cm(predict(x_test), test.points), seconds, steps)
+                      point_errors_cm(predict(x_test), test.points), seconds, steps,
+                      learning_rate,
+                      None if validation is None else
+                      point_errors_cm(predict(_inputs(validation)), validation.points))

@@ -52,7 +52,7 @@ SUCCESS_RADIUS_M = 0.025
 
 @dataclass(frozen=True)
 class AlignmentSettings:
-    """How big the experiment is (defaults: about 10 minutes on 2 CPU cores)."""
+    """How big the experiment is (defaults: about 5 minutes on 2 CPU cores)."""
 
     train_seeds: tuple[int, ...] = tuple(range(200))
     test_seeds: tuple[int, ...] = tuple(range(10_000, 10_050))

@@ -8,8 +8,9 @@ spatial softmax + fully connected, fully connected, max-pooling + fully connecte
 trained with the same steps and batch on the same images, with its own learning rate: the
 best of `--learning-rates` on a validation set rendered apart from both (one learning rate
 for all is unfair: Adam at 1e-3 or more kills the 43,808-input fully connected layer, which
-then predicts the mean, while the feature points learn best at 1e-2). Errors are the average Euclidean error of the three points per image
-(cm), mean +- std over the training and the held-out test images, as in their Table II.
+then predicts the mean, while the feature points learn best at 1e-2). Errors are the average
+Euclidean error of the three points per image (cm), mean +- std over the training and the
+held-out test images, as in their Table II.
 
 Results: bench/results/levine_architectures.{json,md}; one run.
 Run: python bench/levine_architectures.py [--train N] [--test N] [--steps N] [--seeds N]

@@ -54,11 +54,11 @@ def _select(architecture: str, data: dict[str, PoseData], rates: list[float],
                                       steps=args.steps, batch_size=args.batch,
                                       learning_rate=rate, seed=0,
                                       validation=data['validation'])
-        validation = result.validation_errors_cm
-        tried[f'{rate:g}'] = float('nan') if validation is None else float(validation.mean())
-        print(f'  {architecture} lr {rate:g}: validation {tried[f"{rate:g}"]:.2f} cm '
+        error = float(np.mean(result.validation_errors_cm))
+        tried[f'{rate:g}'] = error
+        print(f'  {architecture} lr {rate:g}: validation {error:.2f} cm '
               f'({result.train_s:.0f} s)', flush=True)
-        if best is None or tried[f'{rate:g}'] < tried[f'{best.learning_rate:g}']:
+        if best is None or error < tried[f'{best.learning_rate:g}']:
             best = result
     if best is None:
         raise SystemExit('--learning-rates: give at least one')

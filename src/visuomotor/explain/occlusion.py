@@ -63,9 +63,8 @@ def occlusion_sensitivity(module: nn.Module, inputs: Sequence[torch.Tensor], *,
             hidden = image.repeat(len(chunk), 1, 1, 1, 1)
             for i, (r, c) in enumerate(chunk):
                 hidden[i, :, :, r:r + patch, c:c + patch] = fill[0]
-            rest = [x.expand(len(chunk), *x.shape[1:]) for i, x in enumerate(inputs)
-                    if i != camera]
-            args = rest[:camera] + [hidden] + rest[camera:]
+            args = [hidden if i == camera else x.expand(len(chunk), *x.shape[1:])
+                    for i, x in enumerate(inputs)]
             moved = (module(*args).flatten(1) - base).norm(dim=1).numpy()
             for (r, c), change in zip(chunk, moved, strict=True):
                 total[r:r + patch, c:c + patch] += change
@@ -81,6 +80,5 @@ def agreement(first: npt.NDArray[np.floating], second: npt.NDArray[np.floating])
     b = np.asarray(second, np.float64).ravel()
     if a.shape != b.shape:
         raise ValueError(f'agreement: maps of {first.shape} and {second.shape} differ in shape')
-    a, b = a - a.mean(), b - b.mean()
-    denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum() / denominator) if denominator > 0 else float('nan')
+    with np.errstate(invalid='ignore', divide='ignore'):  # a flat map: nan, no warning
+        return float(np.corrcoef(a, b)[0, 1])

@@ -68,3 +68,9 @@ def resolve(schema: Sequence[Param], values: Mapping[str, object]) -> dict[str, 
         raise ParameterError(unknown[0], f'is not a parameter of this node; known: '
                              f'{sorted(known)}')
     return {p.name: p.check(values.get(p.name, p.default)) for p in schema}
+
+
+#: Shared by every node that runs on the twin's simulated time (visuomotor.ros.lockstep).
+LOCKSTEP_PARAM = Param('lockstep', False, "report this node's progress on /sim/lockstep so the "
+                       "twin's simulated time never runs ahead of it (the sim node's "
+                       'lockstep_with names it); only with use_sim_time')

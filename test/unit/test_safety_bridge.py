@@ -786,11 +786,26 @@ def test_moving_setpoint_carries_a_braking_tail() -> None:
         assert tail is not None
         assert np.all(tail >= LIMITS.lower_rad) and np.all(tail <= LIMITS.upper_rad)
         np.testing.assert_array_equal(v[:6], 0.0)
-        np.testing.assert_allclose(tail[6] - setpoint.positions[6],
-                                   v[6] * abs(v[6]) / (2 * a_stop), rtol=1e-9, atol=1e-15)
+        brake = max(abs(v[6]) / a_stop, DT)  # at least a period: strictly after the setpoint
+        np.testing.assert_allclose(tail[6] - setpoint.positions[6], v[6] * brake / 2,
+                                   rtol=1e-9, atol=1e-15)
         np.testing.assert_array_equal(tail[:6], setpoint.positions[:6])
-        assert setpoint.tail_time_s == pytest.approx(DT + abs(v[6]) / a_stop)
+        assert setpoint.tail_time_s == pytest.approx(DT + brake)
     assert seen > 30
+
+
+def test_braking_tail_of_a_nearly_stopped_arm_stays_a_period_after_the_setpoint() -> None:
+    """A JTC refuses points whose times do not strictly increase (in nanoseconds).
+
+    Seen in a calibration run: an arm creeping at 1e-9 rad/s got a tail 1e-9 s after its
+    setpoint, which the message rounds onto the same nanosecond.
+    """
+    rig = armed()
+    for setpoint, _ in rig.run(60, target=offsets(j7=1e-7)):
+        assert setpoint is not None
+        if setpoint.tail_positions is not None:
+            first = round(setpoint.time_from_now_s * 1e9)
+            assert round(setpoint.tail_time_s * 1e9) >= first + round(DT * 1e9)
 
 
 # -- gripper -----------------------------------------------------------------------------------

@@ -326,3 +326,55 @@ def test_shipped_twin_boxes_contain_the_home_tcp(robot: str) -> None:
     by_path = load_workspace(REPO / 'config' / 'workspaces' / f'twin_{robot}.yaml')
     np.testing.assert_array_equal(by_path.min_xyz_m, box.min_xyz_m)
     np.testing.assert_array_equal(by_path.max_xyz_m, box.max_xyz_m)
+
+
+# -- joint-state freshness follows the driver's rate ------------------------------------------
+
+
+@pytest.mark.parametrize('robot', ROBOTS)
+def test_every_robot_file_gives_a_joint_state_limit_of_at_least_three_periods(robot: str
+                                                                               ) -> None:
+    driver = load_safety_profile(robot).driver
+    assert driver.joint_states_topic.startswith('/')
+    assert driver.joint_state_timeout_s >= 3.0 / driver.joint_state_rate_hz - 1e-9
+
+
+def test_franka_ros2_joint_states_at_30_hz_get_a_100_ms_limit() -> None:
+    """One late message of franka_ros2's 30 Hz /joint_states must not fault the arm."""
+    driver = load_safety_profile('fr3').driver
+    assert driver.joint_state_rate_hz == 30
+    assert driver.joint_state_timeout_s == pytest.approx(0.1)
+
+
+def test_a_joint_state_limit_shorter_than_three_periods_is_refused() -> None:
+    data = fr3()
+    data['safety']['driver']['joint_state_timeout_s'] = 0.05
+    message = refused(data)
+    assert 'joint_state_timeout_s' in message and '30 Hz' in message and '0.100' in message
+
+
+def test_the_joint_state_limit_defaults_to_three_periods() -> None:
+    data = fr3()
+    del data['safety']['driver']['joint_state_timeout_s']
+    data['safety']['driver']['joint_state_rate_hz'] = 100
+    driver = safety_profile_from_dict(data, 'nominal').driver
+    assert driver.joint_state_timeout_s == pytest.approx(0.03)
+
+
+def test_a_missing_joint_state_rate_is_refused() -> None:
+    data = fr3()
+    del data['safety']['driver']['joint_state_rate_hz']
+    assert 'joint_state_rate_hz' in refused(data)
+
+
+def test_a_node_parameter_cannot_shorten_the_limit_below_three_periods() -> None:
+    from visuomotor.params import ParameterError, resolve
+    from visuomotor.safety.node_schema import BRIDGE_NODE_PARAMS, timing_from_params
+
+    driver = load_safety_profile('fr3').driver
+    assert timing_from_params(resolve(BRIDGE_NODE_PARAMS, {}), driver
+                              ).joint_state_timeout_s == pytest.approx(0.1)
+    assert timing_from_params(resolve(BRIDGE_NODE_PARAMS, {'joint_state_timeout_s': 0.2}),
+                              driver).joint_state_timeout_s == pytest.approx(0.2)
+    with pytest.raises(ParameterError, match='joint_state_timeout_s'):
+        timing_from_params(resolve(BRIDGE_NODE_PARAMS, {'joint_state_timeout_s': 0.05}), driver)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from visuomotor.params import Param
+from visuomotor.params import LOCKSTEP_PARAM, Param
 
 CAPTURE_MODES = ('robot', 'operator')
 
@@ -27,4 +27,5 @@ CALIBRATION_CAPTURE_PARAMS = (
     Param('pose_timeout_s', 30.0, 'give up when a pose is not reached within this time (s)',
           1.0, 600.0),
     Param('command_topic', '/safety_bridge/command', 'where the moves go (the bridge)'),
+    LOCKSTEP_PARAM,
 )

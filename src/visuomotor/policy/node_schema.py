@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from visuomotor.calibration.gate import GATE_PARAMS
 from visuomotor.cameras.sync import SyncConfig
 from visuomotor.explain.live import OverlaySettings
-from visuomotor.params import Param, ParameterError, ParamValue
+from visuomotor.params import LOCKSTEP_PARAM, Param, ParameterError, ParamValue
 from visuomotor.policy.backends import BACKENDS, BackendOptions
 from visuomotor.policy.chunking import MODES, SchedulerConfig
 from visuomotor.policy.spec import ChunkExecution
@@ -61,6 +61,7 @@ POLICY_NODE_PARAMS = (
     Param('debug_scale', 4, 'live overlays: the network input is enlarged this many times',
           1, 16),
     *GATE_PARAMS,
+    LOCKSTEP_PARAM,
 )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from visuomotor.calibration.gate import GATE_PARAMS
-from visuomotor.params import Param
+from visuomotor.params import LOCKSTEP_PARAM, Param
 from visuomotor.recording.video import CODECS
 
 RECORDER_NODE_PARAMS = (
@@ -25,4 +25,5 @@ RECORDER_NODE_PARAMS = (
     *GATE_PARAMS,
     Param('preprocessing_spec', '', 'preprocessing spec the data is meant for (a name in '
           'config/preprocessing or a JSON path; its hash is stored with every episode)'),
+    LOCKSTEP_PARAM,
 )

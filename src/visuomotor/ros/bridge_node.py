@@ -7,7 +7,10 @@ Subscribes:
     ~/command (trajectory_msgs/JointTrajectory): policy chunks and teleop targets; header.stamp
         is the time the command was computed for, points' time_from_start are relative to it.
     ~/gripper (std_msgs/Float64): gripper opening width, metres.
-    /joint_states (sensor_msgs/JointState): the measured arm state.
+    /joint_states (sensor_msgs/JointState): the measured arm state (the robot file's
+        driver.joint_states_topic, or the joint_states_topic parameter). Every tick first
+        handles the joint states already waiting in the queue, so freshness is judged on what
+        has arrived by then, never on a backlog a busy executor has not handed over yet.
 Publishes:
     the profile's controller interface: JointTrajectory on /<trajectory controller>/
         joint_trajectory, Float64MultiArray on /<position controller>/commands, or PoseStamped
@@ -43,8 +46,10 @@ from visuomotor.ros.controller_output import (
     setpoint_to_positions,
     setpoint_to_trajectory,
 )
+from visuomotor.ros.lockstep import LockstepReporter
 from visuomotor.ros.node_main import run_node
 from visuomotor.ros.parameters import declare_parameters
+from visuomotor.ros.pending import take_pending
 from visuomotor.ros.stamps import stamp_to_ns
 from visuomotor.ros.trajectory_conversion import trajectory_from_msg
 from visuomotor.safety.bridge import DISCLAIMER, Decision, SafetyBridge, Setpoint, State
@@ -70,9 +75,11 @@ class BridgeNode(Node):
                                  f'{profile.driver.package} controller runs '
                                  f'({profile.driver.controller_rate_hz:g} Hz): lower it')
         workspace = load_workspace(str(params['workspace'])) if params['workspace'] else None
-        self.bridge = SafetyBridge(profile, workspace, timing_from_params(params))
+        self.bridge = SafetyBridge(profile, workspace, timing_from_params(params, profile.driver))
         self.profile = profile
         self.joint_names = list(profile.robot.joint_names)
+        self.joint_states_topic = str(params['joint_states_topic']) or \
+            profile.driver.joint_states_topic
         self.arm_on_start = bool(params['arm_on_start'])
         for warning in profile.warnings:
             log.warning(warning)
@@ -81,7 +88,9 @@ class BridgeNode(Node):
                  f'{lim.velocity_rad_s.max():g} rad/s, a <= {lim.acceleration_rad_s2.max():g} '
                  f'rad/s^2, TCP <= {lim.tcp_linear_m_s:g} m/s; interface {profile.interface} on '
                  f'{profile.command_topic}; control {1.0 / self.bridge.timing.control_period_s:g}'
-                 f' Hz, watchdog {self.bridge.timing.watchdog_s} s')
+                 f' Hz, watchdog {self.bridge.timing.watchdog_s} s; joint states on '
+                 f'{self.joint_states_topic} ({profile.driver.joint_state_rate_hz:g} Hz) older '
+                 f'than {self.bridge.timing.joint_state_timeout_s:g} s fault')
         if workspace is None:
             log.error('no workspace box configured (parameter workspace): the bridge will '
                       'refuse to arm until one is given; there is no default box')
@@ -96,7 +105,9 @@ class BridgeNode(Node):
         self._send = self._output(profile.interface)
         self.gripper_pub = self.create_publisher(Float64MultiArray, profile.topics['gripper'],
                                                  10)
-        self.create_subscription(JointState, '/joint_states', self._on_joint_state, 50)
+        self.joint_states = self.create_subscription(JointState, self.joint_states_topic,
+                                                     self._on_joint_state, 50)
+        self.lockstep = LockstepReporter(self, bool(params['lockstep']))
         self.create_subscription(JointTrajectory, '~/command', self._on_command, 20)
         self.create_subscription(Float64, '~/gripper', self._on_gripper, 20)
         for name, handler in (('arm', self.bridge.arm), ('disarm', self.bridge.disarm),
@@ -134,8 +145,9 @@ class BridgeNode(Node):
     # -- inputs -----------------------------------------------------------------------------
 
     def _on_joint_state(self, msg: JointState) -> None:
-        self.bridge.on_joint_state(self._now(), list(msg.name), list(msg.position),
-                                   stamp_to_ns(msg.header.stamp) * 1e-9)
+        stamp = stamp_to_ns(msg.header.stamp) * 1e-9
+        self.bridge.on_joint_state(self._now(), list(msg.name), list(msg.position), stamp)
+        self.lockstep.progress(stamp)
 
     def _on_command(self, msg: JointTrajectory, info: MessageInfo) -> None:
         self.bridge.on_command(self._now(), trajectory_from_msg(msg), _publisher(info))
@@ -173,6 +185,7 @@ class BridgeNode(Node):
     # -- the loop ---------------------------------------------------------------------------
 
     def _tick(self) -> None:
+        take_pending(self.joint_states, self._on_joint_state)
         now = self._now()
         if self.arm_on_start and self.bridge.state is State.DISARMED and \
                 self.bridge.measured_q is not None:

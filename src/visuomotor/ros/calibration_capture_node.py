@@ -46,6 +46,7 @@ from visuomotor.calibration.verify import load_settings, verify_rig
 from visuomotor.errors import ImageConversionError, VisuomotorError
 from visuomotor.robots.description import load_robot
 from visuomotor.ros.image_conversion import image_to_numpy
+from visuomotor.ros.lockstep import LockstepReporter
 from visuomotor.ros.node_main import run_node
 from visuomotor.ros.parameters import declare_parameters
 from visuomotor.ros.stamps import stamp_to_ns
@@ -103,6 +104,7 @@ class CalibrationCaptureNode(Node):
         self.create_subscription(JointState, '/joint_states', self._on_joint_state, 50)
         self.create_service(Trigger, '~/capture', self._on_capture)
         self.create_timer(STEP_S, self._tick)
+        self.lockstep = LockstepReporter(self, bool(params['lockstep']))
         what = (f'{len(self.poses)} poses through {params["command_topic"]}'
                 if self.mode == 'robot' else 'operator views (call ~/capture for each)')
         self._say(f'capturing {self.cameras} of rig {self.rig.rig}: {what}; into '

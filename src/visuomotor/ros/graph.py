@@ -16,7 +16,7 @@ starts, the same way in both consumers. This module does not import rclpy.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from visuomotor.errors import VisuomotorError
@@ -74,6 +74,10 @@ DEPLOY_ARGUMENTS = (
     LaunchArgument('scene', 'fr3', 'robot:=sim only: the twin scene (config/sim: fr3, ur5e)'),
     LaunchArgument('real_time_factor', '1.0', 'robot:=sim only: simulated seconds per wall '
                    'second'),
+    LaunchArgument('lockstep', 'true', 'robot:=sim only: simulated time never runs ahead of '
+                   "the other nodes by more than the sim node's max_lead_s (a loaded machine "
+                   'slows the twin down instead of starving its consumers); false: the twin '
+                   'runs free, like a real robot'),
     LaunchArgument('seed', '0', 'robot:=sim only: task seed of the first episode (the sim '
                    "node's ~/reset moves to the next)"),
     LaunchArgument('backend', 'tensorrt,onnxruntime,torch', 'inference backends in order of '
@@ -98,6 +102,10 @@ RECORD_ARGUMENTS = (
     LaunchArgument('scene', 'fr3', 'robot:=sim only: the twin scene'),
     LaunchArgument('real_time_factor', '1.0', 'robot:=sim only: simulated seconds per wall '
                    'second'),
+    LaunchArgument('lockstep', 'true', 'robot:=sim only: simulated time never runs ahead of '
+                   "the other nodes by more than the sim node's max_lead_s (a loaded machine "
+                   'slows the twin down instead of starving its consumers); false: the twin '
+                   'runs free, like a real robot'),
     LaunchArgument('seed', '0', 'robot:=sim only: task seed of the first episode'),
     LaunchArgument('calibration', '', 'rig calibration folder (a name under calibration/ or '
                    'a path) whose newest verification must have passed; empty: the camera '
@@ -226,6 +234,18 @@ def _sim_and_capture(args: Mapping[str, str], sim: bool, cameras: str,
     return nodes
 
 
+def _in_lockstep(nodes: list[NodeSpec], values: Mapping[str, str], sim: bool
+                 ) -> list[NodeSpec]:
+    """On the twin with lockstep:=true, the sim node waits for every node on simulated time."""
+    if not sim or not _flag(values['lockstep'], 'lockstep'):
+        return nodes
+    consumers = [n.name for n in nodes if n.parameters.get('use_sim_time') is True]
+    return [replace(n, parameters={**n.parameters, 'lockstep_with': ','.join(consumers)})
+            if n.executable == 'sim_node' else
+            replace(n, parameters={**n.parameters, 'lockstep': True}) if n.name in consumers
+            else n for n in nodes]
+
+
 def _with_defaults(args: Mapping[str, str], arguments: tuple[LaunchArgument, ...],
                    graph: str) -> dict[str, str]:
     """Every argument's value (defaults filled in); unknown names are refused."""
@@ -256,6 +276,7 @@ def deploy_graph(args: Mapping[str, str]) -> list[NodeSpec]:
         'robot': robot, 'tier': values['tier'], 'workspace': cell,
         'arm_on_start': arm_on_start,
         'use_sim_time': sim}))
+    nodes = _in_lockstep(nodes, values, sim)
     for node in nodes:
         check_parameters(node)
     return nodes
@@ -299,6 +320,7 @@ def record_graph(args: Mapping[str, str]) -> list[NodeSpec]:
     nodes.append(NodeSpec('recorder_node', 'recorder', 'visuomotor.ros.recorder_node', {
         'dataset': str(Path(values['dataset']).expanduser()), 'rig': cameras, 'robot': robot,
         'task': values['task'], **_gate(values, cameras), 'use_sim_time': sim}))
+    nodes = _in_lockstep(nodes, values, sim)
     for node in nodes:
         check_parameters(node)
     return nodes
@@ -319,6 +341,10 @@ CALIBRATE_ARGUMENTS = (
     LaunchArgument('scene', 'fr3', 'robot:=sim only: the twin scene'),
     LaunchArgument('real_time_factor', '1.0', 'robot:=sim only: simulated seconds per wall '
                    'second'),
+    LaunchArgument('lockstep', 'true', 'robot:=sim only: simulated time never runs ahead of '
+                   "the other nodes by more than the sim node's max_lead_s (a loaded machine "
+                   'slows the twin down instead of starving its consumers); false: the twin '
+                   'runs free, like a real robot'),
     LaunchArgument('arm_on_start', 'false', 'robot:=sim only: arm the bridge at once'),
 )
 
@@ -351,6 +377,7 @@ def calibrate_graph(args: Mapping[str, str]) -> list[NodeSpec]:
                               'calibration': str(calibration), 'robot': robot,
                               'mode': values['mode'], 'out': values['out'],
                               'use_sim_time': sim}))
+    nodes = _in_lockstep(nodes, values, sim)
     for node in nodes:
         check_parameters(node)
     return nodes

@@ -65,6 +65,7 @@ from visuomotor.policy.runtime import Observation, PolicyRuntime
 from visuomotor.robots.description import load_robot
 from visuomotor.ros.debug_overlays import DebugOverlays
 from visuomotor.ros.image_conversion import image_to_numpy
+from visuomotor.ros.lockstep import LockstepReporter
 from visuomotor.ros.node_main import run_node
 from visuomotor.ros.parameters import declare_parameters
 from visuomotor.ros.stamps import ns_to_stamp, stamp_to_ns
@@ -136,6 +137,9 @@ class PolicyNode(Node):
                                      qos_profile_sensor_data)
             log.info(f'camera {name!r} <- {topic}')
         self.create_subscription(JointState, '/joint_states', self._on_joint_state, 50)
+        # On the twin in lockstep, simulated time waits while an inference runs (as it does
+        # in the in-process rollout), within the sim node's max_lead_s.
+        self.lockstep = LockstepReporter(self, bool(params['lockstep']))
         self._refusal_logged = ''
         self._next_diagnostics = 0.0
         self._publish_ms = 0.0
@@ -186,9 +190,10 @@ class PolicyNode(Node):
         return handle
 
     def _on_joint_state(self, msg: JointState) -> None:
+        stamp = stamp_to_ns(msg.header.stamp) * 1e-9
         with self._lock:
-            reason = self.loop.on_joint_state(stamp_to_ns(msg.header.stamp) * 1e-9,
-                                              list(msg.name), list(msg.position))
+            reason = self.loop.on_joint_state(stamp, list(msg.name), list(msg.position))
+        self.lockstep.progress(stamp)
         if reason is not None and 'older' not in reason and 'repeated' not in reason:
             self.get_logger().error(f'/joint_states: {reason}', throttle_duration_sec=2.0)
 
@@ -216,6 +221,7 @@ class PolicyNode(Node):
                 now = self._now()
                 with self._lock:  # always, so the loop never waits for a result forever
                     self.loop.on_chunk(chunk, now, self.runtime.last_times, error)
+                self.lockstep.hold(None)
             if chunk is not None and overlay and self.overlays is not None:
                 self.overlays.hand_over(obs.stamp_s, now, self.runtime.last_inputs,
                                         self.runtime.last_extras)
@@ -240,6 +246,7 @@ class PolicyNode(Node):
             if obs is not None:
                 self._pending = obs
         if obs is not None:
+            self.lockstep.hold(now)
             self._wake.set()
         key = f'{refusal.stream}:{refusal.reason}' if refusal is not None else ''
         if refusal is not None and key != self._refusal_logged:

@@ -44,6 +44,7 @@ from visuomotor.recording.recorder import Recorder, RecorderConfig
 from visuomotor.recording.video import VideoSettings
 from visuomotor.robots.description import load_robot
 from visuomotor.ros.image_conversion import image_to_numpy
+from visuomotor.ros.lockstep import LockstepReporter
 from visuomotor.ros.node_main import run_node
 from visuomotor.ros.parameters import declare_parameters
 from visuomotor.ros.qos import image_qos
@@ -112,6 +113,7 @@ class RecorderNode(Node):
             self.create_service(Trigger, f'~/{name}', handler)
         self.create_timer(0.5 / config.fps, self._tick)  # rows follow new frames (recorder.py)
         self.create_timer(1.0, self._publish_diagnostics)
+        self.lockstep = LockstepReporter(self, bool(params['lockstep']))
         self._publish_state('idle')
         self.get_logger().info(f'recording {[c.name for c in cameras]} + {robot.name} at '
                                f'{config.fps:g} Hz into {self.writer.path} '

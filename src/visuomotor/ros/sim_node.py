@@ -7,6 +7,10 @@ Float64MultiArray on /<position controller>/commands and /<gripper controller>/c
 (one value: the opening width in metres). Controller names come from the robot description
 (config/robots/<robot>.yaml). Services: ~/reset (std_srvs/Trigger) starts the next seed.
 
+With `lockstep_with:=<node names>` simulated time never runs more than `max_lead_s` ahead of
+those nodes' progress reports on /sim/lockstep (visuomotor.ros.lockstep): a starved consumer
+slows the twin down instead of seeing its clock race ahead of its queued messages.
+
 Every other node should run with use_sim_time:=true.
 """
 
@@ -25,7 +29,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Float64MultiArray, Header
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
@@ -33,6 +37,8 @@ from visuomotor.calibration.rig_files import calibration_folder, load_board
 from visuomotor.errors import VisuomotorError
 from visuomotor.robots.transforms import Matrix
 from visuomotor.ros.image_conversion import intrinsics_to_camera_info, numpy_to_image
+from visuomotor.ros.lockstep import TOPIC as LOCKSTEP_TOPIC
+from visuomotor.ros.lockstep import lockstep_qos, on_report_msg
 from visuomotor.ros.node_main import pose_to_msg, run_node
 from visuomotor.ros.parameters import declare_parameters
 from visuomotor.ros.stamps import ns_to_stamp
@@ -41,6 +47,7 @@ from visuomotor.sim.calibration_capture import with_board
 from visuomotor.sim.camera_noise import CameraNoise
 from visuomotor.sim.config import load_scene
 from visuomotor.sim.joint_trajectory import CommandError
+from visuomotor.sim.lockstep import LockstepGate
 from visuomotor.sim.node_schema import SIM_NODE_PARAMS
 from visuomotor.sim.stepper import Stepper
 from visuomotor.sim.task import PickPlaceTask
@@ -48,6 +55,11 @@ from visuomotor.sim.twin import Twin
 
 #: Wall-clock seconds the loop may lag its real-time factor before it stops catching up.
 MAX_PACING_DEBT_S = 0.02
+#: While waiting for lockstep consumers: wall seconds between /clock repeats (a consumer that
+#: missed the last best-effort clock message would otherwise never report past it) and
+#: before the wait is logged.
+CLOCK_REPEAT_S = 0.05
+WAIT_WARNING_S = 5.0
 
 
 def _stamp(seconds: float) -> Time:
@@ -110,6 +122,16 @@ class SimNode(Node):
         self.create_subscription(Float64MultiArray, f'/{controllers.gripper}/commands',
                                  self._on_gripper, 10)
         self.create_service(Trigger, '~/reset', self._on_reset)
+        self.lockstep = LockstepGate.from_names(str(params['lockstep_with']),
+                                                float(params['max_lead_s']))
+        self.lockstep.restart(self.twin.time_s)
+        if self.lockstep.consumers:
+            self.create_subscription(
+                Header, LOCKSTEP_TOPIC,
+                lambda msg: on_report_msg(self.lockstep, msg, self.twin.time_s), lockstep_qos())
+        self._waiting_since: float | None = None
+        self._clock_repeated = 0.0
+        self.lockstep_wait_s = 0.0
         self.rejected_commands = 0
         self._wall_start = time.monotonic()
         self._sim_start = self.twin.time_s
@@ -118,7 +140,9 @@ class SimNode(Node):
         self.get_logger().info(
             f'twin {robot.name} ({scene.source}): cameras {list(self.image_pubs)}, commands on '
             f'/{controllers.trajectory}/joint_trajectory, /{controllers.position}/commands, '
-            f'/{controllers.gripper}/commands; real_time_factor {self.real_time_factor}')
+            f'/{controllers.gripper}/commands; real_time_factor {self.real_time_factor}'
+            + (f'; lockstep with {", ".join(self.lockstep.consumers)} (lead <= '
+               f'{self.lockstep.max_lead_s:g} s)' if self.lockstep.consumers else ''))
 
     # -- commands ------------------------------------------------------------------------
 
@@ -153,6 +177,7 @@ class SimNode(Node):
         self.seed += 1
         self.task.apply(self.twin, self.task.sample(self.seed))
         self.stepper.restart()
+        self.lockstep.restart(self.twin.time_s)
         self._wall_start = time.monotonic()
         self._sim_start = self.twin.time_s
         self._pace_wall, self._pace_sim = self._wall_start, self._sim_start
@@ -175,6 +200,30 @@ class SimNode(Node):
             self._pace_wall, self._pace_sim = now, self.twin.time_s
             return 0.0
         return max(due - now, 0.0)
+
+    def waiting_for_consumers(self) -> bool:
+        """Whether a lockstep consumer is too far behind for the next tick (then wait).
+
+        While waiting, the current /clock is repeated now and then and a long wait is logged.
+        """
+        behind = self.lockstep.behind(self.twin.time_s + self.stepper.tick_s)
+        wall = time.monotonic()
+        if not behind:
+            if self._waiting_since is not None:
+                self.lockstep_wait_s += wall - self._waiting_since
+                self._waiting_since = None
+            return False
+        if self._waiting_since is None:
+            self._waiting_since = wall
+        if wall - self._clock_repeated >= CLOCK_REPEAT_S:
+            self._clock_repeated = wall
+            self.clock_pub.publish(Clock(clock=_stamp(self.twin.time_s)))
+        if wall - self._waiting_since >= WAIT_WARNING_S:
+            self.get_logger().warning(
+                f'simulated time held at {self.twin.time_s:.3f} s for '
+                f'{wall - self._waiting_since:.0f} s: waiting for {", ".join(behind)} '
+                '(lockstep); is it running and on use_sim_time?', throttle_duration_sec=10.0)
+        return True
 
     def tick(self) -> None:
         """Advance one tick and publish what is due."""
@@ -220,6 +269,7 @@ class SimNode(Node):
                           f'{self.real_time_factor}x)' if behind else 'running')
         status.values = [KeyValue(key='sim_time_s', value=f'{now:.3f}'),
                          KeyValue(key='achieved_real_time_factor', value=f'{achieved:.3f}'),
+                         KeyValue(key='lockstep_wait_s', value=f'{self.lockstep_wait_s:.3f}'),
                          KeyValue(key='rejected_commands', value=str(self.rejected_commands)),
                          KeyValue(key='seed', value=str(self.seed))]
         array = DiagnosticArray(status=[status])
@@ -237,8 +287,12 @@ def spin_sim(node: SimNode, executor: SingleThreadedExecutor) -> None:
     while rclpy.ok(context=executor.context):
         wait = node.wall_time_until_next_tick()
         executor.spin_once(timeout_sec=wait)
-        if node.wall_time_until_next_tick() <= 0.0:
-            node.tick()
+        if node.wall_time_until_next_tick() > 0.0:
+            continue
+        if node.waiting_for_consumers():
+            executor.spin_once(timeout_sec=0.002)  # their reports arrive as callbacks
+            continue
+        node.tick()
 
 
 def main(args: list[str] | None = None) -> int:

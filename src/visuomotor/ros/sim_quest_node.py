@@ -16,6 +16,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Joy, JoyFeedbackArray
 
 from visuomotor.robots.transforms import quat_from_matrix
+from visuomotor.ros.lockstep import LockstepReporter
 from visuomotor.ros.node_main import run_node
 from visuomotor.ros.parameters import declare_parameters
 from visuomotor.teleop.node_schema import SIM_QUEST_NODE_PARAMS
@@ -44,6 +45,7 @@ class SimQuestNode(Node):
         self._rumbling = False
         self.done = False
         self.create_timer(1.0 / float(params['rate_hz']), self._tick)
+        self.lockstep = LockstepReporter(self, bool(params['lockstep']))
         self.get_logger().info(f'simulated Quest ({hand} hand): {len(self.script.segments)} '
                                f'segments, {self.script.duration_s:.1f} s')
 

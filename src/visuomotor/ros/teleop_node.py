@@ -34,6 +34,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from visuomotor.robots.description import load_robot
 from visuomotor.robots.transforms import rpy_from_matrix
+from visuomotor.ros.lockstep import LockstepReporter
 from visuomotor.ros.node_main import run_node
 from visuomotor.ros.parameters import declare_parameters
 from visuomotor.ros.teleop_sources import PoseFields, make_source
@@ -84,6 +85,7 @@ class TeleopNode(Node):
         self.create_service(Trigger, '~/align', self._align)
         self.create_timer(1.0 / float(params['timer_rate_hz']), self._tick)
         self.create_timer(1.0, self._publish_diagnostics)
+        self.lockstep = LockstepReporter(self, bool(params['lockstep']))
         self._publish_state()
         cfg = self.config
         roll, pitch, yaw = (math.degrees(a) for a in rpy_from_matrix(cfg.headset_to_base))

@@ -455,7 +455,10 @@ class SafetyBridge:
         speed = float(np.max(np.abs(command.v)))
         if speed == 0.0:
             return Setpoint(command.q, command.v, dt)
-        brake_s = speed / self.limits.stop_acceleration_rad_s2
+        # At least one period: a joint_trajectory_controller rejects a trajectory whose
+        # times do not strictly increase, and a tail a few nanoseconds after the setpoint
+        # (a nearly stopped arm) rounds onto it in the message.
+        brake_s = max(speed / self.limits.stop_acceleration_rad_s2, dt)
         tail = np.clip(command.q + command.v * (brake_s / 2.0), self.limits.lower_rad,
                        self.limits.upper_rad)
         return Setpoint(command.q, command.v, dt, tail, dt + brake_s)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -92,6 +93,11 @@ class DriverSettings:
         servoj_gain, servoj_lookahead_s: UR only; the driver's servoj settings.
         officially_supported: false where the vendor's compatibility matrix excludes this
             robot with this driver (Panda with franka_ros2); logged as a warning.
+        joint_states_topic: where the driver publishes the measured arm joints.
+        joint_state_rate_hz: how often it publishes them (franka_ros2's merged /joint_states:
+            30 Hz; the UR driver's joint_state_broadcaster: the controller update rate).
+        joint_state_timeout_s: joint states older than this stop the arm and latch a fault;
+            at least 3 publishing periods, so one late message never faults.
     """
 
     package: str
@@ -102,6 +108,9 @@ class DriverSettings:
     servoj_gain: float | None
     servoj_lookahead_s: float | None
     officially_supported: bool
+    joint_states_topic: str = '/joint_states'
+    joint_state_rate_hz: float = 100.0
+    joint_state_timeout_s: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -211,6 +220,36 @@ def _tier(reader: FieldReader, name: str, robot: RobotDescription, vendor: Vendo
         tracking_error_rad=tracking)
 
 
+#: Publishing periods a joint-state freshness limit must span: one late message (a DDS
+#: hiccup, a busy host) must never fault the arm.
+MIN_JOINT_STATE_PERIODS = 3
+
+
+def check_joint_state_timeout(timeout_s: float, rate_hz: float) -> str:
+    """Why `timeout_s` is too short for joint states at `rate_hz` ('' if it is not)."""
+    shortest = MIN_JOINT_STATE_PERIODS / rate_hz
+    if timeout_s + 1e-9 < shortest:
+        return (f'{timeout_s:g} s is shorter than {MIN_JOINT_STATE_PERIODS} periods of the '
+                f'{rate_hz:g} Hz joint states ({shortest:.3f} s): one late message would fault '
+                f'the arm; use at least {shortest:.3f} s')
+    return ''
+
+
+def _joint_state_settings(reader: FieldReader) -> dict[str, Any]:
+    """The driver's joint-state topic, rate and the freshness limit that follows from it."""
+    topic = reader.text('joint_states_topic', '/joint_states')
+    if not topic.startswith('/'):
+        raise reader.fail('joint_states_topic', f'must be an absolute topic name, got {topic!r}')
+    rate = reader.number('joint_state_rate_hz', positive=True)
+    timeout = reader.number('joint_state_timeout_s', MIN_JOINT_STATE_PERIODS / rate,
+                            positive=True)
+    problem = check_joint_state_timeout(timeout, rate)
+    if problem:
+        raise reader.fail('joint_state_timeout_s', problem)
+    return {'joint_states_topic': topic, 'joint_state_rate_hz': rate,
+            'joint_state_timeout_s': timeout}
+
+
 def _driver(reader: FieldReader, robot: RobotDescription) -> tuple[DriverSettings, list[str]]:
     package = reader.text('package', choices=('franka_ros2', 'ur_robot_driver',
                                               'visuomotor_twin'))
@@ -224,7 +263,8 @@ def _driver(reader: FieldReader, robot: RobotDescription) -> tuple[DriverSetting
         servoj_gain=reader.number('servoj_gain') if reader.has('servoj_gain') else None,
         servoj_lookahead_s=reader.number('servoj_lookahead_s')
         if reader.has('servoj_lookahead_s') else None,
-        officially_supported=reader.boolean('officially_supported', True))
+        officially_supported=reader.boolean('officially_supported', True),
+        **_joint_state_settings(reader))
     warnings = []
     if package == 'ur_robot_driver':
         # Universal_Robots_Client_Library: realtime modes clamp the timeout to <= 200 ms and

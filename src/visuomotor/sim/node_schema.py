@@ -21,6 +21,12 @@ SIM_NODE_PARAMS = (
     Param('seed', 0, 'task seed of the first episode (object pose, colours); ~/reset moves to '
           'the next seed', 0, 2**31 - 1),
     Param('world_frame', 'world', 'frame_id of the privileged /sim poses'),
+    Param('lockstep_with', '', 'node names, comma-separated, that report their progress on '
+          '/sim/lockstep (their lockstep:=true): simulated time then never runs more than '
+          'max_lead_s ahead of the slowest of them, so a starved node never sees the clock '
+          'race past its queued messages. Empty: free running, like a real robot'),
+    Param('max_lead_s', 0.03, 'lockstep only: how far simulated time may run ahead of the '
+          'slowest consumer (s)', 0.005, 1.0),
     Param('camera_noise_std', 2.0, 'Gaussian sensor noise added to every rendered frame (8-bit '
           'levels, like a real sensor; a noiseless still scene would look frozen to the '
           "stack's frozen-camera check); 0 disables", 0.0, 50.0),

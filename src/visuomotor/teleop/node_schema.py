@@ -5,7 +5,7 @@ Declared once; the ROS nodes and the graph read this.
 
 from __future__ import annotations
 
-from visuomotor.params import Param
+from visuomotor.params import LOCKSTEP_PARAM, Param
 from visuomotor.safety.profile import TIERS
 
 TELEOP_NODE_PARAMS = (
@@ -19,6 +19,7 @@ TELEOP_NODE_PARAMS = (
           'start, stop and discard'),
     Param('timer_rate_hz', 50.0, 'rate of the move home, the stream checks and the haptic '
           'pulses (targets while clutched follow each controller pose)', 5.0, 500.0),
+    LOCKSTEP_PARAM,
 )
 
 SIM_QUEST_NODE_PARAMS = (
@@ -33,4 +34,5 @@ SIM_QUEST_NODE_PARAMS = (
           'arming)', 0.0, 60.0),
     Param('seed', 0, 'jitter seed', 0, 2**31 - 1),
     Param('exit_when_done', True, 'exit (code 0) when the script has played'),
+    LOCKSTEP_PARAM,
 )

@@ -1,0 +1,85 @@
+"""The twin's bounded lead: simulated time never runs ahead of the nodes that consume it.
+
+On simulated time a slow or starved node sees the clock jump ahead of the messages it has
+not handled yet (rclpy keeps only the newest /clock message), so a joint state that is
+merely queued looks old, and a policy whose inference took 80 ms of a loaded CPU acts 80 ms
+late. A real robot does not wait for anyone; a simulator can. In lockstep mode:
+
+- every consumer node (parameter `lockstep:=true`) publishes, on `/sim/lockstep`
+  (std_msgs/Header: frame_id = its node name, stamp = the simulated time it has caught up
+  to), its progress: the newest /joint_states stamp it has handled (`progress`), or the
+  clock when it tracks no stream, never past a time it holds (`hold`: the policy node holds
+  the time of the observation its inference is working on);
+- the sim node (parameter `lockstep_with:=<node names>`) advances only while every named
+  consumer's progress is within `max_lead_s` of the next tick (visuomotor.sim.lockstep).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from std_msgs.msg import Header
+
+from visuomotor.ros.stamps import ns_to_stamp, stamp_to_ns
+from visuomotor.sim.lockstep import FUTURE_S, REPORT_PERIOD_S, LockstepGate
+
+TOPIC = '/sim/lockstep'
+
+
+def lockstep_qos() -> QoSProfile:
+    """Reliable: a lost report would stall the twin until the next one."""
+    return QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
+
+
+class LockstepReporter:
+    """A consumer node's progress reports (does nothing unless enabled)."""
+
+    def __init__(self, node: Node, enabled: bool) -> None:
+        self.node = node
+        self.enabled = enabled
+        self._progress: float | None = None
+        self._hold: float | None = None
+        self._sent: float | None = None
+        self._lock = threading.Lock()  # hold() may come from a worker thread
+        if not enabled:
+            return
+        self._name = node.get_name()
+        self._pub = node.create_publisher(Header, TOPIC, lockstep_qos())
+        node.create_timer(REPORT_PERIOD_S, self.report)
+
+    def progress(self, stamp_s: float) -> None:
+        """The node has handled its input stream up to `stamp_s` (simulated time)."""
+        if self._progress is None or stamp_s > self._progress or \
+                stamp_s < self._progress - FUTURE_S:  # a reset started a new timeline
+            self._progress = stamp_s
+
+    def hold(self, time_s: float | None) -> None:
+        """Keep the twin's clock within the lead of `time_s` until released (None)."""
+        self._hold = time_s
+        if time_s is None and self.enabled:
+            self.report()  # release at once: the twin is waiting on exactly this
+
+    def report(self) -> None:
+        """Publish the progress if it changed (the timer calls this)."""
+        if not self.enabled:
+            return
+        now = float(self.node.get_clock().now().nanoseconds) * 1e-9
+        with self._lock:
+            if self._progress is not None and self._progress > now + FUTURE_S:
+                self._progress = None  # from before a reset
+            value = now if self._progress is None else self._progress
+            if self._hold is not None:
+                value = min(value, self._hold)
+            if value == self._sent:
+                return
+            self._sent = value
+        msg = Header(frame_id=self._name)
+        msg.stamp = ns_to_stamp(int(round(value * 1e9)))
+        self._pub.publish(msg)
+
+
+def on_report_msg(gate: LockstepGate, msg: Header, clock_s: float) -> None:
+    """Feed a /sim/lockstep message to the gate."""
+    gate.on_report(msg.frame_id, stamp_to_ns(msg.stamp) * 1e-9, clock_s)

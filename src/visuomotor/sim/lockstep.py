@@ -1,0 +1,54 @@
+"""The twin's bounded lead, pure bookkeeping (the ROS side: visuomotor.ros.lockstep).
+
+In lockstep mode the sim node advances simulated time only while every consumer node it
+waits for has reported progress within `max_lead_s` of the next tick. Consumers that have
+not reported since the last start or reset count as caught up with that moment, so the twin
+waits for a node that is not up yet instead of running ahead of it; reports stamped far ahead
+of the clock come from before a reset and are ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Simulated seconds between a consumer's progress reports (only changed values are sent).
+REPORT_PERIOD_S = 0.005
+#: A report this far ahead of the twin's clock belongs to a timeline before a reset.
+FUTURE_S = 1.0
+
+
+@dataclass
+class LockstepGate:
+    """The sim node's side (pure bookkeeping): may the clock advance to a time?
+
+    Attributes:
+        consumers: node names whose progress the twin waits for.
+        max_lead_s: how far the twin's next tick may be ahead of the slowest consumer.
+    """
+
+    consumers: tuple[str, ...]
+    max_lead_s: float
+    origin_s: float = 0.0
+    progress: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_names(cls, names: str, max_lead_s: float) -> LockstepGate:
+        """A gate for the consumers named in `names`, comma-separated (empty: free running)."""
+        return cls(tuple(n.strip() for n in names.split(',') if n.strip()), max_lead_s)
+
+    def restart(self, origin_s: float) -> None:
+        """Simulated time (re)starts at `origin_s` (start-up, a reset)."""
+        self.origin_s = origin_s
+        self.progress.clear()
+
+    def on_report(self, name: str, stamp_s: float, clock_s: float) -> None:
+        """A consumer's report; reports from before a reset are ignored."""
+        if name in self.consumers and stamp_s <= clock_s + FUTURE_S:
+            self.progress[name] = stamp_s  # the latest: a held report may go back
+
+    def behind(self, next_time_s: float) -> list[str]:
+        """The consumers more than `max_lead_s` behind `next_time_s` (empty: go ahead)."""
+        limit = next_time_s - self.max_lead_s
+        return [n for n in self.consumers if self.progress.get(n, self.origin_s) < limit - 1e-9]
+
+

@@ -33,7 +33,7 @@ from visuomotor.safety.bridge import BridgeTiming, SafetyBridge
 from visuomotor.safety.limiter import Limiter
 from visuomotor.safety.profile import load_safety_profile
 from visuomotor.safety.workspace import load_workspace
-from visuomotor.sim.joint_trajectory import JointTrajectoryCommand
+from visuomotor.trajectory import JointTrajectoryCommand
 
 RESULTS = Path(__file__).resolve().parent / 'results'
 

@@ -14,3 +14,9 @@ settings.register_profile('dev', max_examples=1000, deadline=None)
 settings.register_profile('soak', max_examples=100_000, deadline=None,
                           suppress_health_check=list(HealthCheck))
 settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE', 'ci'))
+
+# Tests and the graphs they start run on a ROS domain of their own, on this host only, unless
+# ROS_DOMAIN_ID is set (make test sets one per run): never on a robot's default domain 0.
+if not os.environ.get('ROS_DOMAIN_ID'):
+    os.environ['ROS_DOMAIN_ID'] = str(os.getpid() % 90 + 10)
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')

@@ -29,8 +29,8 @@ from visuomotor.errors import VisuomotorError
 def _demo(args: argparse.Namespace) -> int:
     from visuomotor.ros.demo import run_demo  # imports rclpy: only for this command
 
-    run_demo(Path(args.out), print, episodes=args.episodes)
-    return 0
+    failed = run_demo(Path(args.out), print, episodes=args.episodes)
+    return 1 if failed else 0
 
 
 def _spec(args: argparse.Namespace) -> int:

@@ -23,8 +23,13 @@ def test_stage_writes_the_images_and_measures(tmp_path: Path) -> None:
 
 def test_demo_reports_what_exists(tmp_path: Path) -> None:
     lines: list[str] = []
-    run_demo(tmp_path, lines.append, episodes=2)
+    failed = run_demo(tmp_path, lines.append, episodes=2)
     text = '\n'.join(lines)
+    # Every stage's checks are reported; all but stage 6's success rates (2 episodes decide
+    # nothing) must pass, and `make demo` exits non-zero on any failure (cli._demo).
+    assert text.count('  check: ') >= 16
+    assert [f for f in failed if not f.startswith('stage 6')] == [], failed
+    assert ('demo: every check passed' in text) == (not failed)
     assert '[x] shared preprocessing library' in text
     assert 'imagenet_224 [b923da0daf8a0652]' in text
     assert '[x] policy runtime' in text
@@ -60,3 +65,14 @@ def test_demo_reports_what_exists(tmp_path: Path) -> None:
     assert 'recorder: episode 2 discarded' in teleop, teleop
     assert 'dataset check: OK' in teleop and 'episode 1: ' in teleop, teleop
     assert (tmp_path / 'teleop_dataset_sheet.png').stat().st_size > 10_000
+
+
+def test_make_demo_exits_non_zero_when_a_check_fails(tmp_path: Path, monkeypatch) -> None:
+    """`visuomotor demo` (what `make demo` runs) returns 1 when any stage's check failed."""
+    import visuomotor.ros.demo as demo
+    from visuomotor.cli import main
+
+    monkeypatch.setattr(demo, 'run_demo', lambda out, report, episodes: ['stage 6: x'])
+    assert main(['demo', '--out', str(tmp_path)]) == 1
+    monkeypatch.setattr(demo, 'run_demo', lambda out, report, episodes: [])
+    assert main(['demo', '--out', str(tmp_path)]) == 0

@@ -20,7 +20,7 @@ from visuomotor.ros.image_conversion import image_to_numpy
 from visuomotor.ros.sim_node import SimNode
 from visuomotor.ros.trajectory_conversion import trajectory_to_msg
 from visuomotor.sim.episode import make_expert, observe
-from visuomotor.sim.joint_trajectory import JointTrajectoryCommand
+from visuomotor.trajectory import JointTrajectoryCommand
 
 
 class Client(Node):

@@ -21,10 +21,10 @@ from visuomotor.sim.arm_controller import ArmController
 from visuomotor.sim.joint_trajectory import (
     ActiveTrajectory,
     CommandError,
-    JointTrajectoryCommand,
     SampledState,
     validate_trajectory,
 )
+from visuomotor.trajectory import JointTrajectoryCommand
 
 FR3 = load_robot('fr3')
 UR5E = load_robot('ur5e')

@@ -257,3 +257,39 @@ def test_the_record_graph_teleoperates_with_the_quest() -> None:
         graph.record_graph(RECORD | {'operator': 'script', 'teleop': 'quest2ros'})
     with pytest.raises(VisuomotorError, match='unknown teleop'):
         graph.record_graph(RECORD | {'teleop': 'vive'})
+
+
+def test_launch_free_graphs_run_on_their_own_domain_unless_ros_domain_id_is_set() -> None:
+    from visuomotor.ros.runner import graph_domain
+
+    private = graph_domain({})
+    assert not private.chosen and 10 <= private.domain_id <= 99
+    assert private.env == {'ROS_DOMAIN_ID': str(private.domain_id),
+                           'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}
+    assert 'this host only' in private.describe()
+    chosen = graph_domain({'ROS_DOMAIN_ID': '7'})
+    assert chosen.chosen and chosen.domain_id == 7 and chosen.env == {'ROS_DOMAIN_ID': '7'}
+    assert graph_domain({'ROS_AUTOMATIC_DISCOVERY_RANGE': 'SUBNET'}).env[
+        'ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'SUBNET'
+    for bad in ('x', '-1', '300'):
+        with pytest.raises(VisuomotorError, match='ROS_DOMAIN_ID'):
+            graph_domain({'ROS_DOMAIN_ID': bad})
+
+
+@pytest.mark.parametrize('build, args', [
+    (graph.deploy_graph, {'policy': 'pick_place_fr3'}),
+    (graph.record_graph, {'dataset': '/tmp/ds', 'operator': 'script'}),
+    (graph.calibrate_graph, {}),
+])
+def test_twin_graphs_run_in_lockstep_with_every_node_on_simulated_time(build, args) -> None:
+    nodes = build({'robot': 'sim', **args})
+    sim = next(n for n in nodes if n.executable == 'sim_node')
+    consumers = [n for n in nodes if n.parameters.get('use_sim_time') is True]
+    assert consumers
+    assert sim.parameters['lockstep_with'] == ','.join(n.name for n in consumers)
+    assert all(n.parameters['lockstep'] is True for n in consumers)
+    free = build({'robot': 'sim', 'lockstep': 'false', **args})
+    assert 'lockstep_with' not in next(n for n in free if n.executable == 'sim_node').parameters
+    assert not any('lockstep' in n.parameters for n in free)
+    with pytest.raises(VisuomotorError, match='lockstep'):
+        build({'robot': 'sim', 'lockstep': 'maybe', **args})

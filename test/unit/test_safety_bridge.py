@@ -23,7 +23,7 @@ from visuomotor.safety.bridge import BridgeTiming, Decision, SafetyBridge, Setpo
 from visuomotor.safety.gripper import GripperGate
 from visuomotor.safety.profile import SafetyProfile, load_safety_profile
 from visuomotor.safety.workspace import WorkspaceBox, load_workspace
-from visuomotor.sim.joint_trajectory import JointTrajectoryCommand
+from visuomotor.trajectory import JointTrajectoryCommand
 
 FR3 = load_safety_profile('fr3')
 FR3_BOX = load_workspace('twin_fr3')

@@ -20,8 +20,9 @@ from visuomotor.robots.kinematics import flange_pose
 from visuomotor.robots.transforms import invert, rotation_from_vector, translation
 from visuomotor.sim.board import board_size_m, charuco_board, corners_in_world
 from visuomotor.sim.config import BoardConfig, SceneConfig, load_scene
-from visuomotor.sim.joint_trajectory import CommandError, JointTrajectoryCommand
+from visuomotor.sim.joint_trajectory import CommandError
 from visuomotor.sim.twin import Twin
+from visuomotor.trajectory import JointTrajectoryCommand
 
 RIGS = ['fr3', 'ur5e']
 # Large squares so that the scene camera, ~1.1 m away, sees ~20 px per square at 640x480.

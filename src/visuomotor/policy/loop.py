@@ -1,11 +1,15 @@
 """The policy loop (pure; time is an argument): frames and joint states in, plans out.
 
-The node feeds it messages and calls, every control tick:
+The one deploy loop of the policy side, driven the same way by the policy node (inference
+on a worker thread) and by the in-process rollout on the twin (inference inline, simulated
+time standing still), so both measure the same execution. Every control tick:
 
-1. `plan(now)`: the rows to send now (from the chunks so far), or None;
+1. `command(now)`: the plan to send now (from the chunks so far) as the trajectory and
+   gripper width the safety bridge gets, or None;
 2. `next_observation(now)`: an aligned observation if an inference is due and none is
    running, else None (with the reason in `last_refusal` when streams are bad);
-3. after the inference (off the control path): `on_chunk(chunk, now, times)`.
+3. after the inference: `on_chunk(chunk, now, times)`, then `command(now)` again: the new
+   chunk is sent as soon as it exists, not one period later.
 
 Stale, frozen, missing or skewed cameras refuse the observation; no new chunk then arrives,
 the plan ages out after `max_age_s` and nothing more is sent, so the safety bridge's watchdog
@@ -26,6 +30,7 @@ from visuomotor.cameras.sync import Aligned, Refusal, Sample, SyncConfig, Synchr
 from visuomotor.policy.chunking import ChunkScheduler, Plan, SchedulerConfig
 from visuomotor.policy.runtime import ActionChunk, Observation, StageTimes
 from visuomotor.policy.spec import PolicySpec
+from visuomotor.trajectory import JointTrajectoryCommand
 
 #: Latency samples kept per stage for the medians and p99 on /diagnostics.
 WINDOW = 200
@@ -45,6 +50,34 @@ class LatencyStats:
         """Stage -> (median, p99) in ms."""
         return {k: (float(np.median(v)), float(np.percentile(v, 99)))
                 for k, v in self.stages.items() if v}
+
+
+@dataclass(frozen=True)
+class PolicyCommand:
+    """What the policy sends the safety bridge at one instant.
+
+    Attributes:
+        trajectory: the plan's rows, stamped `now`, each at its own time from now.
+        gripper_m: the gripper opening width at the plan's first row (None: no gripper).
+        plan: the plan it was made from.
+    """
+
+    trajectory: JointTrajectoryCommand
+    gripper_m: float | None
+    plan: Plan
+
+
+def plan_command(plan: Plan, joint_names: Sequence[str], now_s: float
+                 ) -> JointTrajectoryCommand:
+    """A plan as the trajectory the bridge gets: header.stamp `now_s`, rows at their times.
+
+    The plan's rows start at `now_s` + the execution latency (never earlier) and strictly
+    increase, so the times from start are >= 0 and increasing, as a joint trajectory
+    controller requires too.
+    """
+    points = tuple((max(0.0, float(t) - now_s), tuple(float(v) for v in row), (), ())
+                   for t, row in zip(plan.times, plan.positions, strict=True))
+    return JointTrajectoryCommand(tuple(joint_names), points, now_s)
 
 
 class PolicyLoop:
@@ -189,6 +222,16 @@ class PolicyLoop:
             self.counters['late_rows_dropped'] += late  # latency compensation at work
         else:
             self.counters['chunks_discarded'] += 1  # older than the newest, or from the future
+
+    def command(self, now_s: float) -> PolicyCommand | None:
+        """The plan to send at `now_s` as the bridge gets it (None: nothing fresh to send)."""
+        plan = self.plan(now_s)
+        if plan is None:
+            return None
+        gripper = float(plan.gripper[0]) \
+            if plan.gripper is not None and self.spec.action.gripper else None
+        return PolicyCommand(plan_command(plan, self.spec.action.joint_names, now_s), gripper,
+                             plan)
 
     def plan(self, now_s: float) -> Plan | None:
         """The rows to send at this tick (None: nothing fresh to send)."""

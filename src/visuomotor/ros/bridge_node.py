@@ -230,6 +230,7 @@ class BridgeNode(Node):
         if self.bridge.state is not self._published_state:
             self._published_state = self.bridge.state
             self.state_pub.publish(String(data=self.bridge.state.value))
+            self._publish_diagnostics()  # the reason of a fault at once, not within a second
 
     def _publish_diagnostics(self) -> None:
         bridge = self.bridge

@@ -51,7 +51,7 @@ from visuomotor.ros.node_main import run_node
 from visuomotor.ros.parameters import declare_parameters
 from visuomotor.ros.stamps import stamp_to_ns
 from visuomotor.ros.trajectory_conversion import trajectory_to_msg
-from visuomotor.sim.joint_trajectory import JointTrajectoryCommand
+from visuomotor.trajectory import JointTrajectoryCommand
 
 Frame = npt.NDArray[np.uint8]
 STEP_S = 0.1

@@ -18,30 +18,17 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped
 from std_msgs.msg import Float64MultiArray
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from trajectory_msgs.msg import JointTrajectory
 
 from visuomotor.robots.kinematics import TcpKinematics
 from visuomotor.ros.node_main import pose_to_msg
-from visuomotor.ros.trajectory_conversion import s_to_duration
+from visuomotor.ros.trajectory_conversion import trajectory_to_msg
 from visuomotor.safety.bridge import Setpoint
 
 
 def setpoint_to_trajectory(setpoint: Setpoint, joint_names: Sequence[str]) -> JointTrajectory:
     """The setpoint (and its braking tail) as a JointTrajectory starting on arrival."""
-    msg = JointTrajectory()
-    msg.joint_names = list(joint_names)
-    point = JointTrajectoryPoint()
-    point.time_from_start = s_to_duration(setpoint.time_from_now_s)
-    point.positions = setpoint.positions.tolist()
-    point.velocities = setpoint.velocities.tolist()
-    msg.points.append(point)
-    if setpoint.tail_positions is not None:
-        tail = JointTrajectoryPoint()
-        tail.time_from_start = s_to_duration(setpoint.tail_time_s)
-        tail.positions = setpoint.tail_positions.tolist()
-        tail.velocities = [0.0] * len(joint_names)
-        msg.points.append(tail)
-    return msg
+    return trajectory_to_msg(setpoint.trajectory(joint_names))
 
 
 def setpoint_to_positions(setpoint: Setpoint) -> Float64MultiArray:

@@ -24,6 +24,7 @@ visuomotor.ros.demo_teleop.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +43,9 @@ from sensor_msgs.msg import Image
 from visuomotor.cameras.synthetic import synthetic_scene
 from visuomotor.paths import share_dir
 from visuomotor.preprocessing import Preprocessor, PreprocessSpec, load_spec, to_display_image
+from visuomotor.ros.demo_checks import Check
 from visuomotor.ros.image_conversion import image_to_numpy, numpy_to_image
+from visuomotor.ros.runner import graph_domain
 from visuomotor.ros.stamps import stamp_to_ns
 
 logger = logging.getLogger(__name__)
@@ -177,8 +180,23 @@ def load_presets() -> dict[str, PreprocessSpec]:
     return {path.stem: load_spec(path) for path in sorted(folder.glob('*.json'))}
 
 
-def run_demo(out_dir: Path, report: Callable[[str], None], episodes: int = 20) -> None:
-    """Run every demo stage, reporting through `report` (`episodes`: seeds of stage 6)."""
+def run_demo(out_dir: Path, report: Callable[[str], None], episodes: int = 20) -> list[str]:
+    """Run every demo stage, reporting through `report` (`episodes`: seeds of stage 6).
+
+    Returns the checks that failed (empty: the demo showed everything it should).
+    """
+    failed: list[str] = []
+    # Every stage, in this process and in the graphs it starts, on one domain of its own
+    # (ROS_DOMAIN_ID when set): the twin's bridge speaks a real arm's controller topics.
+    domain = graph_domain()
+    os.environ.update(domain.env)
+    report(f'visuomotor demo on {domain.describe()}')
+
+    def check(stage: str, results: list[Check]) -> None:
+        for result in results:
+            report(result.line())
+            if not result.passed:
+                failed.append(f'{stage}: {result.what}')
     report('visuomotor demo: what exists so far')
     for mark, text in STATUS:
         report(f'  [{mark}] {text}')
@@ -209,42 +227,66 @@ def run_demo(out_dir: Path, report: Callable[[str], None], episodes: int = 20) -
     report('  wrote:')
     for path in files:
         report(f'    {path}')
+    check('stage 2', [Check('the scripted expert succeeds on every twin episode',
+                            successes == len(figures))])
     report('')
     report('stage 3: the safety bridge (commissioning tier) between a misbehaving policy and '
            'the FR3 twin, over DDS')
+    from visuomotor.ros.demo_safety import checks as safety_checks
     from visuomotor.ros.demo_safety import run_safety_stage, summary_lines
-    for line in summary_lines(run_safety_stage(out_dir)):
+    safety = run_safety_stage(out_dir)
+    for line in summary_lines(safety):
         report(line)
+    check('stage 3', safety_checks(safety))
     report('')
     report('stage 4: the policy runtime: a bundle that carries its contract, backends with a '
            "golden check, chunk scheduling, on the FR3 twin's cameras")
+    from visuomotor.ros.demo_policy import checks as policy_checks
     from visuomotor.ros.demo_policy import run_policy_stage
     from visuomotor.ros.demo_policy import summary_lines as policy_lines
-    for line in policy_lines(run_policy_stage(out_dir)):
+    policy = run_policy_stage(out_dir)
+    for line in policy_lines(policy):
         report(line)
+    check('stage 4', policy_checks(policy))
     report('')
     report('stage 5: the calibration check before a session, and the gate that enforces it '
            "(the twin's wrist and scene cameras, ChArUco board on a fixture)")
+    from visuomotor.ros.demo_calibration import checks as calibration_checks
     from visuomotor.ros.demo_calibration import run_calibration_stage
     from visuomotor.ros.demo_calibration import summary_lines as calibration_lines
     from visuomotor.training.demos import DEMO_SCENE
     calibration = run_calibration_stage(out_dir, DEMO_SCENE)
     for line in calibration_lines(calibration):
         report(line)
+    check('stage 5', calibration_checks(calibration))
     report('')
     report('stage 6: the bundled policy (models/pick_place_fr3) deployed on the twin through '
            f'the whole ROS graph, {episodes} seeded episodes never seen in training')
+    from visuomotor.ros.demo_deploy import checks as deploy_checks
     from visuomotor.ros.demo_deploy import run_deploy_stage
     from visuomotor.ros.demo_deploy import summary_lines as deploy_lines
     from visuomotor.training.demo_policy import EVAL_SEEDS
-    for line in deploy_lines(run_deploy_stage(out_dir, EVAL_SEEDS[:episodes], report=report,
-                                              calibration=str(calibration.folder))):
+    deploy = run_deploy_stage(out_dir, EVAL_SEEDS[:episodes], report=report,
+                              calibration=str(calibration.folder))
+    for line in deploy_lines(deploy):
         report(line)
+    check('stage 6', deploy_checks(deploy))
     report('')
     report('stage 7: teleoperated recording: a scripted Quest (grip = clutch, trigger = '
            'gripper, A = start/stop, B = discard / hold to go home) -> teleop node -> safety '
            'bridge -> twin, recorder behind the same gate')
+    from visuomotor.ros.demo_teleop import checks as teleop_checks
     from visuomotor.ros.demo_teleop import run_teleop_stage
     from visuomotor.ros.demo_teleop import summary_lines as teleop_lines
-    for line in teleop_lines(run_teleop_stage(out_dir, str(calibration.folder))):
+    teleop = run_teleop_stage(out_dir, str(calibration.folder), report=report)
+    for line in teleop_lines(teleop):
         report(line)
+    check('stage 7', teleop_checks(teleop))
+    report('')
+    if failed:
+        report(f'demo: {len(failed)} check(s) FAILED:')
+        for line in failed:
+            report(f'  {line}')
+    else:
+        report('demo: every check passed')
+    return failed

@@ -24,6 +24,7 @@ from visuomotor.calibration.gate import GateDecision, check_gate
 from visuomotor.calibration.rig_files import RECORDS
 from visuomotor.calibration.verify import VerificationRecord
 from visuomotor.paths import share_dir
+from visuomotor.ros.demo_checks import Check
 from visuomotor.sim.calibration_capture import verify_on_twin
 
 RIG = 'twin_fr3'
@@ -59,6 +60,17 @@ def run_calibration_stage(out_dir: Path, scene: str) -> CalibrationFigures:
     figures.records.append(('camera back in place', passed))
     figures.gates.append(('after the passing verification', check_gate(folder, now())))
     return figures
+
+
+def checks(figures: CalibrationFigures) -> list[Check]:
+    """What the stage must show: blocked, knocked camera caught, blocked, passed, allowed."""
+    gates = [decision.allowed for _, decision in figures.gates]
+    records = [record.passed for _, record in figures.records]
+    return [Check('the gate blocks without a verification', gates[:1] == [False]),
+            Check(f'a camera knocked {KNOCK_MM:g} mm fails verification and the gate stays shut',
+                  records[:1] == [False] and gates[1:2] == [False]),
+            Check('the camera in place passes and the gate opens',
+                  records[1:2] == [True] and gates[2:3] == [True])]
 
 
 def summary_lines(figures: CalibrationFigures) -> list[str]:

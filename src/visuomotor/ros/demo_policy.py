@@ -21,6 +21,7 @@ from visuomotor.policy.contract import CameraStream, LiveRig, check_rig
 from visuomotor.policy.errors import BundleMismatchError
 from visuomotor.policy.runtime import Observation, PolicyRuntime
 from visuomotor.robots.description import load_robot
+from visuomotor.ros.demo_checks import Check
 from visuomotor.sim.config import load_scene
 from visuomotor.sim.twin import Twin
 from visuomotor.training.export import untrained_bundle
@@ -121,6 +122,13 @@ def summary_lines(figures: PolicyFigures) -> list[str]:
                  f'planned from its row at +{figures.plan_start_delay_s:.1f} s '
                  f'({figures.plan_rows} rows, the first interpolated at arrival)')
     return lines
+
+
+def checks(figures: PolicyFigures) -> list[Check]:
+    """What the stage must show."""
+    return [Check('mismatched rigs were refused', len(figures.refusals) > 0),
+            Check('the backend reproduced the golden outputs', figures.golden_error < 1e-3),
+            Check('ONNX Runtime and PyTorch agree on twin frames', figures.parity_error < 1e-4)]
 
 
 if __name__ == '__main__':

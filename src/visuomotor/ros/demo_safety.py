@@ -18,6 +18,7 @@ import rclpy
 from rclpy.context import Context
 from rclpy.parameter import Parameter
 
+from visuomotor.ros.demo_checks import Check
 from visuomotor.ros.twin_graph import BridgeHarness
 
 
@@ -121,6 +122,20 @@ def summary_lines(figures: SafetyFigures) -> list[str]:
         f'  decision log: {f.decision_log} ({records} records)',
         f'  a limited decision: {json.dumps(_first_record(f.decision_log))}',
     ]
+
+
+def checks(figures: SafetyFigures) -> list[Check]:
+    """What the stage must show."""
+    f = figures
+    return [Check('the arm moved under the commissioning joint speed cap',
+                  0.0 < f.joint_speed_max <= f.joint_speed_cap * 1.1),
+            Check('the NaN chunk was rejected', f.nan_rejected > 0),
+            Check('the step was spread within the velocity cap',
+                  f.step_ticks > 1 and f.step_max_per_tick <= f.step_bound_per_tick + 1e-9),
+            Check('a silent policy was stopped within the watchdog bound',
+                  f.stop_start_s <= f.stop_bound_s + 1e-9),
+            Check('frozen joint states latched a fault', bool(f.fault_reason)),
+            Check('acknowledge resumed without a jump', f.acknowledge_jump < 0.01)]
 
 
 def _first_record(path: Path) -> object:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +25,9 @@ from visuomotor.recording.check import DatasetCheck, check_dataset
 from visuomotor.recording.reader import DatasetReader
 from visuomotor.robots.description import load_robot
 from visuomotor.robots.kinematics import tcp_pose
+from visuomotor.ros.demo_checks import Check
 from visuomotor.ros.graph import record_graph
-from visuomotor.ros.runner import GraphProcesses
+from visuomotor.ros.runner import MonitoredGraph
 
 
 @dataclass(frozen=True)
@@ -41,27 +42,47 @@ class TeleopFigures:
     bridge_stops: int
     sheet: Path
     wall_s: float
+    bridge_faults: int = 0
+    pulses_expected: int = 0
 
 
-def run_teleop_stage(out_dir: Path, calibration: str, episodes: int = 2) -> TeleopFigures:
-    """Run the session; returns the figures (raises if the session did not finish)."""
+def expected_pulses(episodes: int) -> int:
+    """Haptic pulses the scripted session's operator must feel.
+
+    Start (1) and stop (2) per kept episode, and the discarded episode's start (1) and
+    discard (1) (visuomotor.teleop.haptics).
+    """
+    return 3 * episodes + 2
+
+
+def run_teleop_stage(out_dir: Path, calibration: str, episodes: int = 2,
+                     report: Callable[[str], None] | None = None) -> TeleopFigures:
+    """Run the session; returns the figures (raises if the session did not finish).
+
+    A monitor follows the graph meanwhile and reports the bridge's state changes, errors on
+    /diagnostics and faults through `report`.
+    """
+    say = report or (lambda line: None)
     dataset = out_dir / 'teleop_dataset'
     shutil.rmtree(dataset, ignore_errors=True)
     nodes = record_graph({'robot': 'sim', 'dataset': str(dataset), 'operator': 'script',
                           'episodes': str(episodes), 'arm_on_start': 'true',
                           'task': 'teleoperated reach', 'calibration': calibration})
     start = time.monotonic()
-    with GraphProcesses(nodes, out_dir / 'teleop_logs') as graph:
-        graph.start()
-        try:
-            code = graph.processes['sim_quest'].wait(timeout=600.0)
-        except subprocess.TimeoutExpired:
-            raise VisuomotorError('the scripted teleop session did not finish: '
-                                  + graph.log_tail('teleop', 20)) from None
-        if code != 0 or graph.exited().keys() != {'sim_quest'}:
+    with MonitoredGraph(nodes, out_dir / 'teleop_logs', lambda line: say(f'    {line}')
+                        ) as running:
+        graph = running.graph
+        running.start()
+        while graph.alive('sim_quest'):
+            running.poll()
+            if time.monotonic() - start > 600.0:
+                raise VisuomotorError('the scripted teleop session did not finish: '
+                                      + graph.log_tail('teleop', 20))
+        if graph.exited() != {'sim_quest': 0}:
             raise VisuomotorError(f'the teleop session failed ({graph.exited()}): '
                                   + graph.log_tail('teleop', 20))
         graph.stop('recorder')
+        faults = running.monitor.faults
         quest = graph.log_tail('sim_quest', 3)
         teleop = graph.log_tail('teleop', 200)
         bridge = graph.log_tail('safety_bridge', 400)
@@ -83,7 +104,16 @@ def run_teleop_stage(out_dir: Path, calibration: str, episodes: int = 2) -> Tele
     lines = [line[line.index('recorder:'):] for line in teleop.splitlines()
              if 'recorder:' in line]
     return TeleopFigures(dataset, check, figures, int(pulses.group(1)) if pulses else 0, lines,
-                         bridge.count('watchdog: no valid command'), sheet, wall)
+                         bridge.count('watchdog: no valid command'), sheet, wall, faults,
+                         expected_pulses(episodes))
+
+
+def checks(figures: TeleopFigures, episodes: int = 2) -> list[Check]:
+    """What the stage must show."""
+    return [Check(f'{episodes} episodes recorded and the dataset check passes',
+                  len(figures.episodes) == episodes and figures.check.ok),
+            Check('the safety bridge never faulted', figures.bridge_faults == 0),
+            Check('every haptic pulse was felt', figures.pulses == figures.pulses_expected)]
 
 
 def summary_lines(figures: TeleopFigures) -> list[str]:

@@ -11,11 +11,12 @@ Subscribes: each model camera's image topic (sensor_msgs/Image, header.stamp = c
 time), /joint_states.
 Publishes:
     ~command (trajectory_msgs/JointTrajectory, default /safety_bridge/command): every control
-        tick, the planned rows still to come. header.stamp is the tick time the plan was
-        issued at, points' time_from_start are relative to it; each row's absolute time comes
-        from its observation's capture time (latency compensation). The plan is re-sent each
-        tick (the bridge's watchdog expects commands at its rate) and stops when no fresh
-        chunk exists, so a stalled policy or a bad camera stops the arm.
+        tick, and as soon as a new chunk exists, the planned rows still to come. header.stamp
+        is the time the plan was issued at, points' time_from_start are relative to it; each
+        row's absolute time comes from its observation's capture time (latency compensation).
+        The plan is re-sent each tick (the bridge's watchdog expects commands at its rate) and
+        stops when no fresh chunk exists, so a stalled policy or a bad camera stops the arm.
+        The plan comes from visuomotor.policy.loop, the loop the in-process rollout runs too.
     gripper widths (std_msgs/Float64, default /safety_bridge/gripper) when the model has one.
     ~/latency (std_msgs/String, JSON): per chunk, the stage times (preprocess, inference,
         postprocess, ms wall clock) and the observation-to-chunk time (ms, ROS clock).
@@ -42,16 +43,15 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64, String
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from trajectory_msgs.msg import JointTrajectory
 
 from visuomotor.calibration.gate import override_banner, require_gate
 from visuomotor.errors import ImageConversionError, VisuomotorError
 from visuomotor.paths import share_dir
 from visuomotor.policy.backends import open_backend
 from visuomotor.policy.bundle import load_bundle
-from visuomotor.policy.chunking import Plan
 from visuomotor.policy.contract import CameraStream, LiveRig, check_rig
-from visuomotor.policy.loop import PolicyLoop
+from visuomotor.policy.loop import PolicyCommand, PolicyLoop
 from visuomotor.policy.node_schema import (
     POLICY_NODE_PARAMS,
     backend_options,
@@ -68,8 +68,8 @@ from visuomotor.ros.image_conversion import image_to_numpy
 from visuomotor.ros.lockstep import LockstepReporter
 from visuomotor.ros.node_main import run_node
 from visuomotor.ros.parameters import declare_parameters
-from visuomotor.ros.stamps import ns_to_stamp, stamp_to_ns
-from visuomotor.ros.trajectory_conversion import s_to_duration
+from visuomotor.ros.stamps import stamp_to_ns
+from visuomotor.ros.trajectory_conversion import trajectory_to_msg
 
 
 def resolve_model(text: str) -> Path:
@@ -121,8 +121,6 @@ class PolicyNode(Node):
         scheduler = scheduler_config(params, spec.chunk_length, spec.control_period_s,
                                      spec.execution)
         self.loop = PolicyLoop(spec, sync_config(params), scheduler)
-        self.joint_names = list(spec.action.joint_names)
-        self.has_gripper = spec.action.gripper
         self._lock = threading.Lock()
         self._pending: Observation | None = None
         self._worker = threading.Thread(target=self._infer_forever, name='policy-inference',
@@ -221,6 +219,9 @@ class PolicyNode(Node):
                 now = self._now()
                 with self._lock:  # always, so the loop never waits for a result forever
                     self.loop.on_chunk(chunk, now, self.runtime.last_times, error)
+                    command = self.loop.command(now) if chunk is not None else None
+                if command is not None:
+                    self._publish(command)  # the new chunk now, not one period later
                 self.lockstep.hold(None)
             if chunk is not None and overlay and self.overlays is not None:
                 self.overlays.hand_over(obs.stamp_s, now, self.runtime.last_inputs,
@@ -240,7 +241,7 @@ class PolicyNode(Node):
             if self.loop.check_clock(now):
                 self.get_logger().warning('the clock went backwards (a sim reset?): buffers '
                                           'and chunks cleared')
-            plan = self.loop.plan(now)
+            command = self.loop.command(now)
             obs = self.loop.next_observation(now)
             refusal = self.loop.last_refusal
             if obs is not None:
@@ -253,9 +254,9 @@ class PolicyNode(Node):
             self.get_logger().warning(f'no observation: {refusal}; no new chunk, and the bridge '
                                       'stops the arm when the current plan runs out')
         self._refusal_logged = key
-        if plan is not None:
+        if command is not None:
             start = time.perf_counter()
-            self._publish(plan, now)
+            self._publish(command)
             self._publish_ms = (time.perf_counter() - start) * 1e3
             with self._lock:
                 self.loop.latency.add('publish', self._publish_ms)
@@ -263,18 +264,10 @@ class PolicyNode(Node):
             self._next_diagnostics = now + 1.0
             self._publish_diagnostics(now)
 
-    def _publish(self, plan: Plan, now: float) -> None:
-        msg = JointTrajectory()
-        msg.header.stamp = ns_to_stamp(int(round(now * 1e9)))
-        msg.joint_names = self.joint_names
-        for t, row in zip(plan.times, plan.positions, strict=True):
-            point = JointTrajectoryPoint()
-            point.positions = [float(v) for v in row]
-            point.time_from_start = s_to_duration(max(0.0, float(t) - now))
-            msg.points.append(point)
-        self.command_pub.publish(msg)
-        if self.has_gripper and plan.gripper is not None:
-            self.gripper_pub.publish(Float64(data=float(plan.gripper[0])))
+    def _publish(self, command: PolicyCommand) -> None:
+        self.command_pub.publish(trajectory_to_msg(command.trajectory))
+        if command.gripper_m is not None:
+            self.gripper_pub.publish(Float64(data=command.gripper_m))
 
     def _publish_diagnostics(self, now: float) -> None:
         with self._lock:

@@ -93,7 +93,8 @@ class SimNode(Node):
         self.seed = int(params['seed'])
         self.real_time_factor = float(params['real_time_factor'])
         self.world_frame = str(params['world_frame'])
-        self.camera_noise = CameraNoise(float(params['camera_noise_std']), self.seed)
+        self.noise_std = float(params['camera_noise_std'])
+        self.camera_noise = CameraNoise.for_episode(self.noise_std, self.seed)
         self.task.apply(self.twin, self.task.sample(self.seed))
         self.stepper = Stepper(self.twin, float(params['tick_s']),
                                float(params['joint_state_rate_hz']))
@@ -176,6 +177,7 @@ class SimNode(Node):
                   ) -> Trigger.Response:
         self.seed += 1
         self.task.apply(self.twin, self.task.sample(self.seed))
+        self.camera_noise = CameraNoise.for_episode(self.noise_std, self.seed)
         self.stepper.restart()
         self.lockstep.restart(self.twin.time_s)
         self._wall_start = time.monotonic()

@@ -40,13 +40,13 @@ from visuomotor.ros.parameters import declare_parameters
 from visuomotor.ros.teleop_sources import PoseFields, make_source
 from visuomotor.ros.trajectory_conversion import trajectory_to_msg
 from visuomotor.safety.profile import load_safety_profile
-from visuomotor.sim.joint_trajectory import JointTrajectoryCommand
 from visuomotor.teleop.config import load_teleop_config
 from visuomotor.teleop.core import JointTarget, TeleopCore
 from visuomotor.teleop.haptics import HapticPlayer
 from visuomotor.teleop.inputs import ControllerInputs, TeleopInputError, pose_from_fields
 from visuomotor.teleop.mapping import ALIGN_FAILED, ALIGNED, DISCARD, TOGGLE_EPISODE
 from visuomotor.teleop.node_schema import TELEOP_NODE_PARAMS
+from visuomotor.trajectory import JointTrajectoryCommand
 
 GRIPPER_REPEAT_S = 0.5
 

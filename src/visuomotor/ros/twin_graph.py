@@ -36,7 +36,7 @@ from visuomotor.errors import VisuomotorError
 from visuomotor.ros.bridge_node import BridgeNode
 from visuomotor.ros.sim_node import SimNode
 from visuomotor.ros.trajectory_conversion import trajectory_to_msg
-from visuomotor.sim.joint_trajectory import JointTrajectoryCommand
+from visuomotor.trajectory import JointTrajectoryCommand
 
 
 @dataclass

@@ -50,7 +50,7 @@ from visuomotor.safety.gripper import GripperDecision, GripperGate
 from visuomotor.safety.limiter import CommandState, Limiter
 from visuomotor.safety.profile import SafetyProfile
 from visuomotor.safety.workspace import WorkspaceBox
-from visuomotor.sim.joint_trajectory import JointTrajectoryCommand
+from visuomotor.trajectory import JointTrajectoryCommand
 
 Vector = npt.NDArray[np.float64]
 
@@ -111,6 +111,20 @@ class Setpoint:
     time_from_now_s: float
     tail_positions: Vector | None = None
     tail_time_s: float = 0.0
+
+    def trajectory(self, joint_names: Sequence[str]) -> JointTrajectoryCommand:
+        """The setpoint as a joint_trajectory_controller gets it.
+
+        Starting on arrival (stamp 0): the setpoint (positions + velocities, so the
+        controller interpolates cubically), then the braking tail.
+        """
+        names = tuple(joint_names)
+        points: list[tuple[float, Sequence[float], Sequence[float], Sequence[float]]] = [
+            (self.time_from_now_s, self.positions.tolist(), self.velocities.tolist(), ())]
+        if self.tail_positions is not None:
+            points.append((self.tail_time_s, self.tail_positions.tolist(), [0.0] * len(names),
+                           ()))
+        return JointTrajectoryCommand(names, tuple(points))
 
 
 @dataclass(frozen=True)

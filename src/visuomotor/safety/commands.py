@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from visuomotor.errors import FieldError
-from visuomotor.sim.joint_trajectory import JointTrajectoryCommand
+from visuomotor.trajectory import JointTrajectoryCommand
 
 Vector = npt.NDArray[np.float64]
 

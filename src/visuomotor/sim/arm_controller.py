@@ -19,11 +19,11 @@ from visuomotor.robots.description import RobotDescription
 from visuomotor.sim.joint_trajectory import (
     ActiveTrajectory,
     CommandError,
-    JointTrajectoryCommand,
     SampledState,
     Vector,
     validate_trajectory,
 )
+from visuomotor.trajectory import JointTrajectoryCommand
 
 
 class ArmController:

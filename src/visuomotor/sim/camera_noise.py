@@ -13,6 +13,8 @@ import numpy.typing as npt
 
 #: Distinct noise frames per shape; consecutive frames always get different ones.
 POOL = 16
+#: Keeps an episode's noise stream apart from other uses of its task seed.
+EPISODE_SEED_OFFSET = 7919
 
 
 class CameraNoise:
@@ -23,6 +25,15 @@ class CameraNoise:
         self._rng = np.random.default_rng(seed)
         self._pools: dict[tuple[int, ...], npt.NDArray[np.int16]] = {}
         self._next = 0
+
+    @classmethod
+    def for_episode(cls, std_levels: float, seed: int) -> CameraNoise:
+        """The noise of one seeded episode.
+
+        The sim node (at start and on every reset) and the in-process rollout draw the same
+        frames for the same seed.
+        """
+        return cls(std_levels, seed + EPISODE_SEED_OFFSET)
 
     def __call__(self, image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
         """A noisy copy of `image` (unchanged if the noise is off)."""

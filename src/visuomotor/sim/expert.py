@@ -18,7 +18,7 @@ from visuomotor.robots.description import RobotDescription
 from visuomotor.robots.ik import solve_ik
 from visuomotor.robots.kinematics import tcp_pose
 from visuomotor.robots.transforms import Matrix, invert, rot_x, rot_z
-from visuomotor.sim.joint_trajectory import JointTrajectoryCommand
+from visuomotor.trajectory import JointTrajectoryCommand
 
 PHASES = ('approach', 'descend', 'close', 'lift', 'carry', 'lower', 'release', 'retreat',
           'done')

@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from visuomotor.errors import FieldError
+from visuomotor.trajectory import JointTrajectoryCommand
 
 Vector = npt.NDArray[np.float64]
 
@@ -46,21 +47,6 @@ class TrajectoryPoint:
     positions: Vector
     velocities: Vector | None = None
     accelerations: Vector | None = None
-
-
-@dataclass(frozen=True)
-class JointTrajectoryCommand:
-    """A trajectory_msgs/JointTrajectory as plain values.
-
-    Attributes:
-        joint_names: joint order of the point arrays.
-        points: waypoints with time_from_start in seconds.
-        start_time_s: header.stamp in seconds; 0 means "start when received".
-    """
-
-    joint_names: tuple[str, ...]
-    points: tuple[tuple[float, Sequence[float], Sequence[float], Sequence[float]], ...]
-    start_time_s: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
 """A policy bundle rolled out on the twin in-process (pure, no ROS): the reference figure.
 
-The policy sees what the policy node sees (camera frames at their rate and stamps with the
-sim node's sensor noise, joint states at 100 Hz) through the same core, `PolicyLoop`
-(synchroniser and chunk scheduler) and `PolicyRuntime`; its plan goes straight to the twin's
-trajectory controller (or, on request, through the pure `SafetyBridge` as the deploy graph
-sends it), without DDS or any waiting: simulated time stands still while the network runs.
-`make demo` compares this success rate with the one through the whole ROS graph.
+The same execution as the deploy graph, without DDS or any waiting: the policy sees what the
+policy node sees (camera frames at their rate and stamps with the sim node's sensor noise for
+the seed, joint states at the sim node's rate) through the same deploy loop (`PolicyLoop`:
+synchroniser, chunk scheduler, plan -> trajectory) and `PolicyRuntime`; its commands go
+through the pure `SafetyBridge` with the deploy graph's profile, workspace and timing, whose
+setpoints reach the twin's controllers. Simulated time stands still while the network runs
+(the sim node's lockstep mode holds it too). `make demo` compares this success rate with the
+one through the whole ROS graph.
 
 An episode succeeds when the task's success check holds for `hold_s` in a row (the cube
 released, resting in the target square); it fails at `max_duration_s`.
@@ -20,16 +22,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from visuomotor.cameras.sync import SyncConfig
-from visuomotor.policy.chunking import Plan, SchedulerConfig
-from visuomotor.policy.loop import PolicyLoop
+from visuomotor.params import resolve
+from visuomotor.policy.chunking import SchedulerConfig
+from visuomotor.policy.loop import PolicyCommand, PolicyLoop
 from visuomotor.policy.node_schema import POLICY_NODE_PARAMS, scheduler_config, sync_config
 from visuomotor.policy.runtime import PolicyRuntime
-from visuomotor.safety.bridge import SafetyBridge, Setpoint, State
+from visuomotor.safety.bridge import SafetyBridge, State
+from visuomotor.safety.node_schema import BRIDGE_NODE_PARAMS, timing_from_params
+from visuomotor.safety.profile import load_safety_profile
+from visuomotor.safety.workspace import load_workspace
 from visuomotor.sim.camera_noise import CameraNoise
-from visuomotor.sim.joint_trajectory import JointTrajectoryCommand
+from visuomotor.sim.node_schema import SIM_NODE_PARAMS
 from visuomotor.sim.stepper import Stepper
 from visuomotor.sim.task import PickPlaceTask
 from visuomotor.sim.twin import Image, Twin
+
+#: The sim node's defaults (tick and joint-state rate), as the deploy graph runs the twin.
+SIM_DEFAULTS = {p.name: float(p.default) for p in SIM_NODE_PARAMS
+                if p.name in ('tick_s', 'joint_state_rate_hz')}
 
 
 @dataclass(frozen=True)
@@ -54,25 +64,16 @@ class RolloutResult:
     inference_ms: float
 
 
-def plan_command(plan: Plan, joint_names: tuple[str, ...], now_s: float
-                 ) -> JointTrajectoryCommand | None:
-    """The plan's rows still ahead of `now_s` as a trajectory for the controller."""
-    points = tuple((float(t - now_s), tuple(float(v) for v in row), (), ())
-                   for t, row in zip(plan.times, plan.positions, strict=True)
-                   if t - now_s > 1e-6)
-    return JointTrajectoryCommand(joint_names, points) if points else None
+def deploy_bridge(robot: str, tier: str = 'commissioning') -> SafetyBridge:
+    """The safety bridge exactly as the deploy graph starts it on the twin.
 
-
-def setpoint_command(setpoint: Setpoint, joint_names: tuple[str, ...]
-                     ) -> JointTrajectoryCommand:
-    """A bridge setpoint (and its braking tail) as the controller gets it through ROS."""
-    points: list[tuple[float, tuple[float, ...], tuple[float, ...], tuple[()]]] = [
-        (setpoint.time_from_now_s, tuple(setpoint.positions.tolist()),
-         tuple(setpoint.velocities.tolist()), ())]
-    if setpoint.tail_positions is not None:
-        points.append((setpoint.tail_time_s, tuple(setpoint.tail_positions.tolist()),
-                       (0.0,) * len(joint_names), ()))
-    return JointTrajectoryCommand(joint_names, tuple(points))
+    The robot file's profile in `tier`, the twin cell's workspace box and the bridge node's
+    default timing (its parameter schema), so the in-process figure is made under the same
+    limits as the one through ROS.
+    """
+    profile = load_safety_profile(robot, tier)
+    timing = timing_from_params(resolve(BRIDGE_NODE_PARAMS, {}), profile.driver)
+    return SafetyBridge(profile, load_workspace(f'twin_{robot}'), timing)
 
 
 def rollout(twin: Twin, task: PickPlaceTask, runtime: PolicyRuntime, seed: int,
@@ -81,9 +82,12 @@ def rollout(twin: Twin, task: PickPlaceTask, runtime: PolicyRuntime, seed: int,
             bridge: SafetyBridge | None = None) -> RolloutResult:
     """Reset to the seed's initial state and let the policy act until success or timeout.
 
-    `on_frame(t, images)` sees every rendered frame set (for videos). With a `bridge`, the
-    plan and gripper widths go through the pure safety bridge (armed at the start, ticking at
-    its control period) as they do in the deploy graph, instead of straight to the controller.
+    The deploy loop of the policy node (`PolicyLoop.command` at every control tick, an
+    inference when one is due, the new chunk's plan sent at once) drives the pure safety
+    bridge (a fresh one per episode unless `bridge` is given: `deploy_bridge`, armed as soon
+    as a joint state arrives, ticking at its control period), whose setpoints and gripper
+    widths reach the twin's controllers as the bridge node's messages reach the sim node.
+    `on_frame(t, images)` sees every rendered frame set (for videos).
     """
     task.apply(twin, task.sample(seed))
     spec = runtime.spec
@@ -92,30 +96,39 @@ def rollout(twin: Twin, task: PickPlaceTask, runtime: PolicyRuntime, seed: int,
                       settings.scheduler or scheduler_config(defaults, spec.chunk_length,
                                                              spec.control_period_s,
                                                              spec.execution))
-    noise = CameraNoise(settings.camera_noise_std, seed + 7919)
-    stepper = Stepper(twin, tick_s=0.004, joint_state_rate_hz=100.0)
+    bridge = bridge or deploy_bridge(twin.robot.name)
+    noise = CameraNoise.for_episode(settings.camera_noise_std, seed)
+    stepper = Stepper(twin, tick_s=SIM_DEFAULTS['tick_s'],
+                      joint_state_rate_hz=SIM_DEFAULTS['joint_state_rate_hz'])
     controller = twin.controller
-    joints = tuple(spec.action.joint_names)
+    joints = twin.robot.joint_names
     period = spec.control_period_s
     next_tick = twin.time_s + period
     next_bridge_tick = twin.time_s
     success_since = math.nan
     inferences, inference_ms = 0, []
+
+    def send(command: PolicyCommand, now: float) -> None:
+        bridge.on_command(now, command.trajectory)
+        if command.gripper_m is not None:
+            decision = bridge.on_gripper(now, command.gripper_m)
+            if decision.width_m is not None:
+                controller.command_gripper(decision.width_m, now)
+
     while twin.time_s < settings.max_duration_s:
         out = stepper.tick()
         now = twin.time_s
         if out.joint_state is not None:
             js = out.joint_state
             loop.on_joint_state(js.stamp_s, js.names, js.positions.tolist())
-            if bridge is not None:
-                bridge.on_joint_state(now, js.names, js.positions.tolist(), js.stamp_s)
-        if bridge is not None and now + 1e-9 >= next_bridge_tick:
+            bridge.on_joint_state(now, js.names, js.positions.tolist(), js.stamp_s)
+        if now + 1e-9 >= next_bridge_tick:
             next_bridge_tick += bridge.timing.control_period_s
             if bridge.state is State.DISARMED and bridge.measured_q is not None:
                 bridge.arm(now)
             setpoint, _ = bridge.tick(now)
             if setpoint is not None:
-                controller.command_trajectory(setpoint_command(setpoint, joints), now)
+                controller.command_trajectory(setpoint.trajectory(joints), now)
         for name, (stamp, image) in out.images.items():
             loop.on_frame(name, stamp, noise(image), encoding='rgb8')
         if on_frame is not None and out.images:
@@ -123,28 +136,16 @@ def rollout(twin: Twin, task: PickPlaceTask, runtime: PolicyRuntime, seed: int,
         if now + 1e-9 < next_tick:
             continue
         next_tick += period
+        command = loop.command(now)
         obs = loop.next_observation(now)
-        if obs is not None:
+        if obs is not None:  # simulated time stands still while the network runs
             chunk = runtime(obs)
             loop.on_chunk(chunk, now, runtime.last_times)
+            command = loop.command(now) or command
             inferences += 1
             inference_ms.append(runtime.last_times.inference_ms)
-        plan = loop.plan(now)
-        if plan is not None and bridge is not None:
-            bridge.on_command(now, JointTrajectoryCommand(
-                joints, tuple((max(0.0, float(t - now)), tuple(float(v) for v in row), (), ())
-                              for t, row in zip(plan.times, plan.positions, strict=True)), now))
-            if plan.gripper is not None:
-                decision = bridge.on_gripper(now, float(plan.gripper[0]))
-                if decision.width_m is not None:
-                    controller.command_gripper(decision.width_m, now)
-        elif plan is not None:
-            command = plan_command(plan, joints, now)
-            if command is not None:
-                controller.command_trajectory(command, now)
-            if plan.gripper is not None:
-                width = float(np.clip(plan.gripper[0], 0.0, twin.robot.gripper.max_width_m))
-                controller.command_gripper(width, now)
+        if command is not None:
+            send(command, now)
         if task.success(twin):
             if math.isnan(success_since):
                 success_since = now

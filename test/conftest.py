@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 import os
+import shutil
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # `ci` (used by make test): derandomised, so a red CI run reproduces; `dev`: more examples.
@@ -20,3 +24,18 @@ settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE', 'ci'))
 if not os.environ.get('ROS_DOMAIN_ID'):
     os.environ['ROS_DOMAIN_ID'] = str(os.getpid() % 90 + 10)
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+
+
+@pytest.fixture(scope='session')
+def verified_rig(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the twin's rig calibration with a passing verification record (the
+    package's calibration/twin_fr3 verified on the twin just now)."""
+    from visuomotor.paths import share_dir
+    from visuomotor.sim.calibration_capture import verify_on_twin
+
+    folder = tmp_path_factory.mktemp('calibration') / 'twin_fr3'
+    shutil.copytree(share_dir() / 'calibration' / 'twin_fr3', folder,
+                    ignore=shutil.ignore_patterns('verification'))
+    record = verify_on_twin(folder, 'fr3', datetime.datetime.now(datetime.UTC))
+    assert record.passed, record.failures()
+    return folder

@@ -50,19 +50,34 @@ class LockstepReporter:
         node.create_timer(REPORT_PERIOD_S, self.report)
 
     def progress(self, stamp_s: float) -> None:
-        """The node has handled its input stream up to `stamp_s` (simulated time)."""
-        if self._progress is None or stamp_s > self._progress or \
-                stamp_s < self._progress - FUTURE_S:  # a reset started a new timeline
+        """The node has handled its input stream up to `stamp_s` (simulated time).
+
+        Reported at once: the twin may be waiting for exactly this, with its clock (and so
+        this node's report timer) standing still.
+        """
+        with self._lock:
+            if self._progress is not None and self._progress - FUTURE_S <= stamp_s <= \
+                    self._progress:
+                return  # not newer (and not from a timeline after a reset)
             self._progress = stamp_s
+        self.report()
 
     def hold(self, time_s: float | None) -> None:
         """Keep the twin's clock within the lead of `time_s` until released (None)."""
-        self._hold = time_s
-        if time_s is None and self.enabled:
+        with self._lock:
+            self._hold = time_s
+        if time_s is None:
             self.report()  # release at once: the twin is waiting on exactly this
 
+    def release(self, time_s: float) -> None:
+        """End the hold at `time_s` (a newer hold set meanwhile stays)."""
+        with self._lock:
+            if self._hold != time_s:
+                return
+        self.hold(None)
+
     def report(self) -> None:
-        """Publish the progress if it changed (the timer calls this)."""
+        """Publish the progress if it changed (also every REPORT_PERIOD_S of the clock)."""
         if not self.enabled:
             return
         now = float(self.node.get_clock().now().nanoseconds) * 1e-9

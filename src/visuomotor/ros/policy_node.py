@@ -222,7 +222,7 @@ class PolicyNode(Node):
                     command = self.loop.command(now) if chunk is not None else None
                 if command is not None:
                     self._publish(command)  # the new chunk now, not one period later
-                self.lockstep.hold(None)
+                self.lockstep.release(obs.stamp_s)
             if chunk is not None and overlay and self.overlays is not None:
                 self.overlays.hand_over(obs.stamp_s, now, self.runtime.last_inputs,
                                         self.runtime.last_extras)
@@ -247,7 +247,7 @@ class PolicyNode(Node):
             if obs is not None:
                 self._pending = obs
         if obs is not None:
-            self.lockstep.hold(now)
+            self.lockstep.hold(obs.stamp_s)
             self._wake.set()
         key = f'{refusal.stream}:{refusal.reason}' if refusal is not None else ''
         if refusal is not None and key != self._refusal_logged:

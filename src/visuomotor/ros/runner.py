@@ -321,7 +321,8 @@ def _follow(running: MonitoredGraph) -> int:
             failed = {n: c for n, c in exited.items() if c != 0}
             for name, code in exited.items():
                 if code == 0:
-                    out(f'{name} finished (exit 0); stopping the graph')
+                    out(f'{name} finished (exit 0); stopping the graph. Its last lines:\n'
+                        f'{graph.log_tail(name, 5)}')
                 else:
                     out(f'{name} exited with code {code}; stopping the graph. Its last '
                         f'lines:\n{graph.log_tail(name)}')

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -71,33 +70,21 @@ def test_root_build_installs_the_layout() -> None:
 
 
 @pytest.mark.slow
-def test_builds_from_a_ws_src_checkout(tmp_path: Path) -> None:
-    tracked = _run(['git', 'ls-files', '--cached', '--others', '--exclude-standard'], REPO)
-    checkout = tmp_path / 'ws' / 'src' / 'visuomotor'
-    for name in tracked.splitlines():
-        if not (REPO / name).is_file():
-            continue
-        target = checkout / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, target)
-    workspace = tmp_path / 'ws'
-    assert _run(['colcon', 'list'], workspace).split() == ['visuomotor', 'src/visuomotor',
-                                                           '(ros.ament_python)']
-    _run(['colcon', 'build', '--event-handlers', 'console_stderr-'], workspace)
-    _check_install(workspace / 'install', fresh=True)
+def test_builds_from_a_ws_src_checkout(colcon_workspace: Path, install_env: dict[str, str],
+                                       tmp_path: Path) -> None:
+    assert _run(['colcon', 'list'], colcon_workspace).split() == [
+        'visuomotor', 'src/visuomotor', '(ros.ament_python)']
+    _check_install(colcon_workspace / 'install', fresh=True)
     # The installed package runs from the install space alone, like `ros2 run` would use it.
-    site = next((workspace / 'install' / 'visuomotor' / 'lib').glob('python3*/site-packages'))
-    env = {**os.environ, 'PYTHONPATH': str(site),
-           'AMENT_PREFIX_PATH': str(workspace / 'install' / 'visuomotor')}
     code = ('import visuomotor.paths as p, visuomotor.preprocessing as q; '
             'print(p.share_dir()); '
             'print(q.load_spec(p.share_dir() / "config/preprocessing/imagenet_224.json")'
             '.spec_hash())')
     result = subprocess.run([str(REPO / '.venv' / 'bin' / 'python'), '-c', code], cwd=tmp_path,
-                            capture_output=True, text=True, env=env, timeout=60)
+                            capture_output=True, text=True, env=install_env, timeout=60)
     assert result.returncode == 0, result.stderr
     share, spec_hash = result.stdout.split()
-    assert Path(share) == workspace / 'install' / 'visuomotor' / 'share' / 'visuomotor'
+    assert Path(share) == colcon_workspace / 'install' / 'visuomotor' / 'share' / 'visuomotor'
     assert len(spec_hash) == 16
 
 

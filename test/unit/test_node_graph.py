@@ -89,7 +89,8 @@ def _launch_nodes(file: str, arguments: tuple[graph.LaunchArgument, ...],
     opaque = [e for e in entities if 'function' in e.kwargs]
     assert [d.args[0] for d in declared] == [a.name for a in arguments]
     assert [d.kwargs['default_value'] for d in declared] == [a.default for a in arguments]
-    context = {a.name: a.default for a in arguments} | values
+    context = types.SimpleNamespace(
+        launch_configurations={a.name: a.default for a in arguments} | values)
     return declared, opaque[0].kwargs['function'](context)
 
 

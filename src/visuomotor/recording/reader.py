@@ -40,7 +40,7 @@ __all__ = ['DatasetError', 'DatasetReader', 'Episode']
 
 def _video_error(path: Path, episode: int, camera: str, exc: Exception) -> DatasetError:
     return DatasetError(f'{path}: episode {episode} camera {camera}: the video cannot be '
-                        f'decoded ({exc}); restore the file from a copy of the dataset, or '
+                        f'decoded ({exc}); restore it from a copy of the dataset, or '
                         f'leave the episode out (visuomotor train --exclude-episodes '
                         f'{episode})')
 

@@ -82,7 +82,8 @@ class FrameRow:
         capture_s: camera -> the frame's capture stamp.
         seq: camera -> the frame's sequence number (-1 if the source has none).
         state: measured joint positions at reference_s (+ gripper width if recorded).
-        action: the command the safety bridge sent, at reference_s (+ gripper command).
+        action: the command the safety bridge sent, at reference_s (+ the gripper width in
+            force: the last one commanded, or the measured one before any; recorder.py).
         action_raw: the policy/teleop target before the bridge (NaN where none was active).
         flags: quality flags (0: usable; see the module docstring).
     """

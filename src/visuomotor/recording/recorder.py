@@ -14,7 +14,9 @@ marks the episode, naming the camera and both formats. Capture times, sequence n
 the tick time are stored with every row, so the dataset check can measure real rates, drops
 and skew instead of trusting the nominal rate.
 
-Every row also gets quality flags (episode.py): no valid action (the bridge sent no finite
+The gripper's action is the last width commanded at or before the row (the gripper holds it);
+before any width was commanded, the measured width (it holds where it is), so an arm-only
+session has a finite action. Every row also gets quality flags (episode.py): no valid action (the bridge sent no finite
 command near the row's time), and, when the recorder follows the safety bridge's state
 (`follow_bridge_state`, the recorder node does), the bridge not armed at the row's time or no
 state received yet. The state in force at a row is the last one received at or before its
@@ -327,6 +329,8 @@ class Recorder:
             command = self.gripper_sent.nearest(t)
             if command is not None and command.stamp_s <= t + 1.0 / self.config.fps:
                 action[dim] = raw[dim] = float(command.value[0])
+            else:  # never commanded yet: the gripper holds where it is (raw stays NaN)
+                action[dim] = state[dim]
         frames = {name: self._newer_partner(name, samples[0], t)
                   for name, samples in aligned.frames.items()}
         flags, reasons = self._flags(t, action)

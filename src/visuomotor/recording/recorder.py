@@ -16,7 +16,9 @@ and skew instead of trusting the nominal rate.
 
 The gripper's action is the last width commanded at or before the row (the gripper holds it);
 before any width was commanded, the measured width (it holds where it is), so an arm-only
-session has a finite action. Every row also gets quality flags (episode.py): no valid action (the bridge sent no finite
+session has a finite action.
+
+Every row also gets quality flags (episode.py): no valid action (the bridge sent no finite
 command near the row's time), and, when the recorder follows the safety bridge's state
 (`follow_bridge_state`, the recorder node does), the bridge not armed at the row's time or no
 state received yet. The state in force at a row is the last one received at or before its

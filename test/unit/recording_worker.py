@@ -10,11 +10,11 @@ worker prints `COMMITTED <index> <rows>` and flushes, so the parent knows what m
 the dataset when it kills the worker with SIGKILL.
 
 `--pause-at` makes a commit stop forever at a chosen point so the parent can kill it there.
-A commit publishes, each by one rename: the episode's mp4s, its data parquet, its
-episodes-metadata parquet, tasks.parquet (only when the episode brings a new task: the paused
-episode does), stats.json and, last, info.json (the commit point). `staged` stops just before
+A commit publishes, each by one rename: the episode's mp4s, its data parquet, tasks.parquet
+(only when the episode brings a new task: the paused episode does), stats.json, its
+episodes-metadata parquet and, last, info.json (the commit point). `staged` stops just before
 the first of these renames (every file of the episode written in staging), `video`, `data`,
-`episodes`, `tasks`, `stats` and `info` just after the rename of that file (after `info` the
+`tasks`, `stats`, `episodes` and `info` just after the rename of that file (after `info` the
 episode is committed, but the commit has not returned, so `COMMITTED` is never printed). The
 pause happens in the commit of the second episode of this run (the first one is committed
 normally, so there is a previous state to keep); the worker prints `PAUSED <commits>` first.
@@ -51,7 +51,7 @@ TASKS = ('pick the cube', 'open the drawer')
 #: The task of the paused episode: new, so the paused commit rewrites tasks.parquet too.
 NEW_TASK = 'stack the blocks'
 #: --pause-at points (see the module docstring), in the order a commit passes them.
-PAUSE_POINTS = ('staged', 'video', 'data', 'episodes', 'tasks', 'stats', 'info')
+PAUSE_POINTS = ('staged', 'video', 'data', 'tasks', 'stats', 'episodes', 'info')
 VIDEO = VideoSettings('h264')
 
 

@@ -116,6 +116,7 @@ def test_recording_into_an_old_dataset_converts_it_and_says_so(
     recorder = Recorder(worker.recorder_config(), writer.begin)
     assert worker.record_episode(recorder, writer, 4, [1_800_000_000.0]) == (3, 4)
     assert len(DatasetReader(path)) == 4
+    assert worker.lerobot_view(path)['episodes'] == 4  # converted and new metadata: one schema
     assert LeRobotWriter(path, worker.features()).converted is None  # once
 
 

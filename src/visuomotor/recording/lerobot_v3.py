@@ -254,17 +254,19 @@ class LeRobotWriter:
     The commit of episode N (no file is modified in place; each step is a durable rename,
     store.py):
 
-    1. its mp4 per camera, then its data parquet, then its episodes-metadata parquet are
-       published under their final names (new files: episode N's own);
+    1. its mp4 per camera, then its data parquet are published under their final names (new
+       files: episode N's own);
     2. meta/tasks.parquet (if N has a new task: a row appended) and meta/stats.json (the
        aggregate including N) are replaced;
-    3. meta/info.json (total_episodes N + 1, total_frames, total_tasks) is replaced: the
+    3. its episodes-metadata parquet is published (a new file);
+    4. meta/info.json (total_episodes N + 1, total_frames, total_tasks) is replaced: the
        commit point.
 
     Readers trust info.json: files of episodes >= total_episodes are ignored (ours reads the
     episodes 0..total-1 only; LeRobot takes len() from total_frames and the extra rows it
-    globs sit after every committed one), so a kill before step 3 leaves the previous state,
-    and a kill after it the new one, both loadable without repair. Opening the dataset for
+    globs sit after every committed one), so a kill before step 4 leaves the previous state,
+    and a kill after it the new one, both loadable without repair (docs/lerobot_v3_format.md
+    §10 goes through every point). Opening the dataset for
     writing removes such leftovers (staging, files of uncommitted episodes) and rewrites
     tasks/stats to match info.json. Old datasets in the snapshot-link layout are converted
     when opened (legacy.py).
@@ -459,11 +461,13 @@ class LeRobotWriter:
         for relative, source in videos.items():
             self.dir.publish(relative, source)
         self.dir.publish(DATA_PATH.format(chunk_index=chunk, file_index=file), data_file)
-        self.dir.write(EPISODES_PATH.format(chunk_index=chunk, file_index=file),
-                       _parquet_bytes(_episodes_table([row])))
         if new_task:
             self.dir.write(TASKS_PATH, _tasks_parquet(tasks))
         self.dir.write(STATS_PATH, _json_bytes(stats))
+        # Its metadata row just before the commit point: LeRobot's meta.episodes (a glob) is
+        # one row longer than info.json says only between these two renames.
+        self.dir.write(EPISODES_PATH.format(chunk_index=chunk, file_index=file),
+                       _parquet_bytes(_episodes_table([row])))
         self.dir.write(INFO_PATH, _json_bytes(info))  # the commit point
         self._info, self._rows, self._tasks = info, rows, tasks
         self.dir.remove_staged(staging)

@@ -37,6 +37,7 @@ from visuomotor.policy.spec import (
 from visuomotor.preprocessing import PreprocessSpec
 from visuomotor.preprocessing.spec import Size
 from visuomotor.preprocessing.torch_pipeline import TorchPreprocessor
+from visuomotor.recording.episode import FLAG_REASONS
 from visuomotor.robots.description import RobotDescription, load_robot
 from visuomotor.training.config import HEADS, TrainConfig
 from visuomotor.training.dataset import (
@@ -217,10 +218,11 @@ def train(dataset: str | Path, out: str | Path, config: TrainConfig | None = Non
     data = load_demos(dataset, train_episodes, include_flagged=include_flagged)
     held = load_demos(dataset, held_episodes, include_flagged=include_flagged) \
         if holdout else None
-    skipped = describe_skipped(data.skipped_rows + (held.skipped_rows if held else Counter()),
-                               unusable)
-    log(skipped + ('' if include_flagged or skipped == 'no rows skipped' else
-                   '; --include-flagged keeps flagged rows whose values are finite'))
+    rows = data.skipped_rows + (held.skipped_rows if held else Counter())
+    skipped = describe_skipped(rows, unusable)
+    flagged = any(why in FLAG_REASONS.values() for why in rows) or bool(unusable)
+    log(skipped + ('; --include-flagged keeps flagged rows whose values are finite'
+                   if flagged and not include_flagged else ''))
     robot, gripper = _robot(data.state_names, str(reader.info.get('robot_type')))
     shapes = {c: (int(v.shape[1]), int(v.shape[2])) for c, v in data.frames.items()}
     provenance = {'training': {'dataset': str(Path(dataset).resolve()),

@@ -266,10 +266,9 @@ class LeRobotWriter:
     episodes 0..total-1 only; LeRobot takes len() from total_frames and the extra rows it
     globs sit after every committed one), so a kill before step 4 leaves the previous state,
     and a kill after it the new one, both loadable without repair (docs/lerobot_v3_format.md
-    §10 goes through every point). Opening the dataset for
-    writing removes such leftovers (staging, files of uncommitted episodes) and rewrites
-    tasks/stats to match info.json. Old datasets in the snapshot-link layout are converted
-    when opened (legacy.py).
+    §10 goes through every point). Opening the dataset for writing removes such leftovers
+    (staging, files of uncommitted episodes) and rewrites tasks/stats to match info.json. Old
+    datasets in the snapshot-link layout are converted when opened (legacy.py).
     """
 
     def __init__(self, dataset: Path, features: DatasetFeatures) -> None:

@@ -12,7 +12,14 @@ Measured, per configuration:
 - capture-to-publish latency per camera (the capture node's /diagnostics: median, p99);
 - skew of each camera's frame to its row time (the dataset check).
 
-Run: python bench/recording.py [--seconds 300] [--codec av1]   (writes bench/results/recording.*)
+The operator node plays the robot and its safety bridge: joint states of an arm at rest at
+100 Hz, the bridge's latched state `armed` and the command it sends (`~/limited`, holding the
+arm) at 100 Hz, so every row has a valid action (the recorder flags rows without one and
+refuses an episode that has none).
+
+Run: python bench/recording.py [--seconds 300] [--codec av1] [--results DIR]
+(writes DIR/recording.{json,md}; DIR defaults to bench/results: give another one for a
+shortened run, so the full run's figures stay)
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import JointState
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from visuomotor.recording.check import check_dataset
@@ -81,11 +90,20 @@ class Operator(Node):
         self._joints = JointState(name=list(robot.joint_names + robot.gripper.joint_names),
                                   position=[*robot.home_rad, 0.02, 0.02])
         self.joint_pub = self.create_publisher(JointState, '/joint_states', 50)
+        # The safety bridge, armed and holding the arm where it is.
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.create_publisher(String, '/safety_bridge/state', latched).publish(
+            String(data='armed'))
+        self._limited = JointState(name=list(robot.joint_names),
+                                   position=list(robot.home_rad))
+        self.limited_pub = self.create_publisher(JointState, '/safety_bridge/limited', 50)
         self.create_timer(0.01, self._publish_joints)
 
     def _publish_joints(self) -> None:
-        self._joints.header.stamp = self.get_clock().now().to_msg()
+        stamp = self.get_clock().now().to_msg()
+        self._joints.header.stamp = self._limited.header.stamp = stamp
         self.joint_pub.publish(self._joints)
+        self.limited_pub.publish(self._limited)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -109,6 +127,14 @@ class Operator(Node):
         return result
 
 
+def _committed(dataset: Path) -> int:
+    """Episodes the dataset's info.json (its commit record) counts; 0 before it exists."""
+    try:
+        return int(json.loads((dataset / 'meta' / 'info.json').read_text())['total_episodes'])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
 def run(cameras: int, seconds: float, codec: str, work: Path) -> dict[str, Any]:
     """One configuration; returns its figures."""
     rig = _rig(cameras, work)
@@ -120,7 +146,9 @@ def run(cameras: int, seconds: float, codec: str, work: Path) -> dict[str, Any]:
     recorder = subprocess.Popen(
         [sys.executable, '-m', 'visuomotor.ros.recorder_node', '--ros-args', '-p',
          f'rig:={rig}', '-p', f'dataset:={dataset}', '-p', 'fps:=30.0', '-p',
-         f'codec:={codec}', '-p', 'task:=bench'], env=env,
+         f'codec:={codec}', '-p', 'task:=bench', '-p',
+         'calibration_override:=benchmark with synthetic cameras (nothing to calibrate)'],
+        env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     operator = Operator()
     try:
@@ -147,7 +175,7 @@ def run(cameras: int, seconds: float, codec: str, work: Path) -> dict[str, Any]:
         response = operator.call('stop')
         if not response.success:
             raise RuntimeError(f'stop refused: {response.message}')
-        while not (dataset.is_symlink() and (dataset / 'meta' / 'info.json').exists()):
+        while _committed(dataset) < 1:
             rclpy.spin_once(operator, timeout_sec=0.2)
             if time.monotonic() - commit_start > 600:
                 raise RuntimeError('the commit did not finish in 10 minutes')
@@ -163,7 +191,7 @@ def run(cameras: int, seconds: float, codec: str, work: Path) -> dict[str, Any]:
         operator.destroy_node()
     report = check_dataset(dataset, decode=False)
     episode = report.episodes[0]
-    size = sum(f.stat().st_size for f in dataset.resolve().rglob('*') if f.is_file())
+    size = sum(f.stat().st_size for f in dataset.rglob('*') if f.is_file())
     expected_rows = wall * 30.0
     return {
         'cameras': cameras, 'seconds': round(wall, 1), 'codec': codec,
@@ -188,6 +216,8 @@ def main() -> None:
     parser.add_argument('--seconds', type=float, default=300.0)
     parser.add_argument('--codec', default='av1', choices=('av1', 'h264'))
     parser.add_argument('--cameras', type=int, nargs='+', default=[2, 3])
+    parser.add_argument('--results', type=Path, default=RESULTS,
+                        help='folder for recording.{json,md} (default: bench/results)')
     args = parser.parse_args()
     rclpy.init()
     results: dict[str, Any] = {'date': datetime.date.today().isoformat(),
@@ -201,9 +231,9 @@ def main() -> None:
     finally:
         rclpy.try_shutdown()
         shutil.rmtree(work, ignore_errors=True)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / 'recording.json').write_text(json.dumps(results, indent=1) + '\n')
-    (RESULTS / 'recording.md').write_text(render(results))
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / 'recording.json').write_text(json.dumps(results, indent=1) + '\n')
+    (args.results / 'recording.md').write_text(render(results))
     print(render(results))  # noqa: T201
 
 

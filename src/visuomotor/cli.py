@@ -76,6 +76,10 @@ def _dataset_check(args: argparse.Namespace) -> int:
                            max_skew_ms=args.max_skew_ms)
     for line in report.lines():
         print(line)
+    if report.unreadable:  # files to restore: the input is broken, as a missing info.json is
+        print(f'visuomotor dataset check: error: {len(report.unreadable)} episode file(s) '
+              'cannot be read (named above)', file=sys.stderr)
+        return 2
     return 0 if report.ok else 1
 
 
@@ -98,7 +102,13 @@ def _train(args: argparse.Namespace) -> int:
                              device=args.device)
     except ValueError as exc:
         raise VisuomotorError(f'train: {exc}') from None
-    result = train(args.dataset, args.out, config, name=args.name)
+    from visuomotor.training.dataset import parse_episodes
+
+    episodes = parse_episodes(args.episodes) if args.episodes else None
+    exclude = parse_episodes(args.exclude_episodes, '--exclude-episodes') \
+        if args.exclude_episodes else []
+    result = train(args.dataset, args.out, config, name=args.name, episodes=episodes,
+                   exclude_episodes=exclude, include_flagged=args.include_flagged)
     print(f'wrote {result.bundle.directory}')
     print(result.bundle.spec.describe())
     return 0
@@ -158,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     pre.set_defaults(run=_preprocess)
     dataset = commands.add_parser('dataset', help='check or export a recorded dataset')
     tools = dataset.add_subparsers(dest='tool', required=True)
-    check = tools.add_parser('check', help='stamps, rates, drops, skew; a contact sheet')
+    check = tools.add_parser('check', help='non-finite actions/states, stamps, rates, drops, '
+                             'skew; a contact sheet')
     check.add_argument('path', help='the dataset (the path given to the recorder)')
     check.add_argument('--sheet', help='contact sheet PNG (default: <path>_contact_sheet.png)')
     check.add_argument('--rate-tolerance', type=float, default=0.05,
@@ -201,6 +212,11 @@ def _training_parsers(commands: argparse._SubParsersAction) -> None:  # type: ig
                            default=getattr(defaults, flag))
     train.add_argument('--loss', default=defaults.loss, choices=('l1', 'l2'))
     train.add_argument('--device', default=defaults.device, help='cpu or cuda')
+    train.add_argument('--episodes', help='episodes to train on, e.g. 0,3-5 (default: all)')
+    train.add_argument('--exclude-episodes', help='episodes to leave out, e.g. 2,7-9')
+    train.add_argument('--include-flagged', action='store_true',
+                       help='keep rows flagged while recording (bridge not armed) whose '
+                       'values are finite; by default they are skipped, and the log says so')
     train.set_defaults(run=_train)
     demo = commands.add_parser('train-demo', help='record demonstrations on the twin, train '
                                'the bundled demo policy, evaluate it, write models/')

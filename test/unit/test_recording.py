@@ -1,4 +1,4 @@
-"""Recording episodes into LeRobot v3.0 datasets: recorder, encoders, writer, reader, snapshots.
+"""Recording episodes into LeRobot v3.0 datasets: recorder, encoders, writer, reader, files.
 
 What a user recording demonstrations checks: every committed episode comes back exactly as it
 was recorded (rows, tasks, joint values at float32 precision, real capture stamps and sequence
@@ -8,8 +8,8 @@ vectors, episodes/tasks/stats metadata); an episode records the frames captured 
 one row per frame, each with the joint positions and commands of its capture time; malformed
 frames are refused naming the camera and both formats and the episode says so; ticks that
 cannot be aligned write no row and are counted; a discarded episode leaves no trace; a dataset
-grows across sessions but refuses a rig with other features; and every commit is one atomic
-snapshot swap.
+grows across sessions but refuses a rig with other features; the dataset path is a plain
+directory in the LeRobot layout, written only by staging and renaming new files.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from visuomotor.cameras.sync import Refusal, SyncConfig
-from visuomotor.recording import snapshots
 from visuomotor.recording.episode import CameraFormat, EpisodeData, EpisodeRecording, FrameRow
+from visuomotor.recording.errors import DatasetError
 from visuomotor.recording.lerobot_v3 import (
     DATA_PATH,
-    EPISODES_FILE,
+    EPISODES_PATH,
     STATS,
     VIDEO_PATH,
     DatasetFeatures,
@@ -43,7 +43,7 @@ from visuomotor.recording.lerobot_v3 import (
 )
 from visuomotor.recording.reader import DatasetReader
 from visuomotor.recording.recorder import Recorder, RecorderConfig
-from visuomotor.recording.snapshots import SnapshotStore
+from visuomotor.recording.store import DatasetDir
 from visuomotor.recording.video import VideoEncoder, VideoSettings, read_video
 from visuomotor.safety.commands import JointChunk
 
@@ -336,6 +336,8 @@ def test_info_json(recorded: Recorded) -> None:
     for name, feature in feats.items():
         assert '/' not in name
         assert feature['dtype'] in ('float32', 'int64', 'video')
+    # per-row quality flags (0: usable), named so that policies never take them as inputs
+    assert feats['quality.flags'] == {'dtype': 'int64', 'shape': [1], 'names': None}
     # real clocks: int64 nanoseconds, named so that policies never take them as inputs
     timing = {name for name in feats if name.startswith('timing.')}
     assert timing == {'timing.tick_ns', 'timing.reference_ns',
@@ -349,7 +351,7 @@ def test_data_parquet_columns_are_the_declared_features(recorded: Recorded) -> N
     info = json.loads((root / 'meta' / 'info.json').read_text())
     feats = info['features']
     columns = {k for k, v in feats.items() if v['dtype'] != 'video'}
-    episodes = pq.read_table(root / EPISODES_FILE).to_pylist()
+    episodes = DatasetReader(root).episode_rows
     files = [root / info['data_path'].format(chunk_index=e['data/chunk_index'],
                                              file_index=e['data/file_index'])
              for e in episodes]
@@ -376,9 +378,17 @@ def test_data_parquet_columns_are_the_declared_features(recorded: Recorded) -> N
 def test_episodes_parquet(recorded: Recorded) -> None:
     root = recorded.path.resolve()
     info = json.loads((root / 'meta' / 'info.json').read_text())
-    table = pq.read_table(root / EPISODES_FILE)
+    # one metadata file per episode, one schema (LeRobot concatenates them in path order)
+    files = sorted(root.glob('meta/episodes/*/*.parquet'))
+    assert files == [root / EPISODES_PATH.format(chunk_index=0, file_index=i) for i in range(3)]
+    tables = [pq.read_table(f) for f in files]
+    assert [t.num_rows for t in tables] == [1, 1, 1]
+    assert all(t.schema.equals(tables[0].schema) for t in tables)
+    table = pa.concat_tables(tables)
     rows = table.to_pylist()
     assert [r['episode_index'] for r in rows] == [0, 1, 2]
+    assert [(r['meta/episodes/chunk_index'], r['meta/episodes/file_index']) for r in rows] == \
+        [(0, 0), (0, 1), (0, 2)]
     required = ['episode_index', 'tasks', 'length', 'data/chunk_index', 'data/file_index',
                 'dataset_from_index', 'dataset_to_index', 'meta/episodes/chunk_index',
                 'meta/episodes/file_index']
@@ -593,34 +603,37 @@ def test_an_encoder_falling_behind_skips_the_row_on_every_camera(tmp_path: Path)
 # -- discard, reopen, incompatible rigs ----------------------------------------------------------
 
 def store_entries(path: Path) -> set[str]:
-    return {p.name for p in SnapshotStore(path).store.iterdir()}
+    return {p.name for p in path.iterdir()}
 
 
 def files_under(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob('*') if not p.is_dir())
 
 
+def published(path: Path) -> dict[str, bytes]:
+    """Every file of the dataset outside staging (what LeRobot may read)."""
+    return {p.relative_to(path).as_posix(): p.read_bytes() for p in files_under(path)
+            if not p.relative_to(path).as_posix().startswith('.staging/')}
+
+
 def test_discarded_episode_leaves_no_trace(tmp_path: Path) -> None:
     writer, recorder, rig = new_dataset(tmp_path)
     record(rig, writer, 'pick the cube', 5)
-    before = {p.relative_to(writer.path.resolve()): p.read_bytes()
-              for p in files_under(writer.path.resolve())}
+    before = published(writer.path)
     assert rig.start('pick the cube') == 1
-    staging = writer.store.staging / 'episode_000001'
+    staging = writer.dir.staging / 'episode_000001'
     for _ in range(4):
         rig.period()
     assert recorder.discard() == 1
-    assert files_under(staging)  # what the encoders wrote, outside the dataset
+    assert files_under(staging)  # what the encoders wrote, in staging (LeRobot never looks)
     assert recorder.counters['episodes_discarded'] == 1
     assert writer.episodes == 1 and len(DatasetReader(writer.path)) == 1
-    after = {p.relative_to(writer.path.resolve()): p.read_bytes()
-             for p in files_under(writer.path.resolve())}
-    assert after == before
+    assert published(writer.path) == before
     # the next episode reuses the index; a writer opening the dataset removes the staging
     reopened = LeRobotWriter(writer.path, features())
     assert any('episode_000001' in r for r in reopened.recovered)
-    assert not staging.exists() and not files_under(reopened.store.staging)
-    assert store_entries(writer.path) == {'staging', writer.path.resolve().name}
+    assert not staging.exists() and not reopened.dir.staging.exists()
+    assert store_entries(writer.path) == {'meta', 'data', 'videos'}
     data = record(Rig(Recorder(config(), reopened.begin), seq=rig.seq), reopened, 'place', 3)
     assert data.index == 1
     reader = DatasetReader(writer.path)
@@ -634,16 +647,16 @@ def test_recover_removes_a_discarded_episode(tmp_path: Path) -> None:
     rig.start('pick the cube')
     rig.period()
     recorder.discard()
-    removed = writer.store.recover()
-    assert removed and all(r.startswith('staging/') for r in removed)
-    assert not files_under(writer.store.staging)
+    removed = LeRobotWriter(writer.path, features()).recovered
+    assert removed and all(r.startswith('.staging/') for r in removed)
+    assert not writer.dir.staging.exists()
     assert len(DatasetReader(writer.path)) == 1
 
 
 def test_a_committed_episode_leaves_nothing_in_staging(tmp_path: Path) -> None:
     writer, _, rig = new_dataset(tmp_path)
     record(rig, writer, 'pick the cube', 3)
-    assert list(writer.store.staging.iterdir()) == []
+    assert not writer.dir.staging.exists()
     assert LeRobotWriter(writer.path, features()).recovered == []
 
 
@@ -690,11 +703,11 @@ def test_a_writer_with_other_features_is_refused(tmp_path: Path, overrides: dict
                                                  differing: str) -> None:
     writer, _, rig = new_dataset(tmp_path)
     record(rig, writer, 'pick the cube', 2)
-    snapshot = writer.path.resolve()
-    with pytest.raises(ValueError, match='record into a new dataset') as error:
+    before = published(writer.path)
+    with pytest.raises(DatasetError, match='record into a new dataset') as error:
         LeRobotWriter(writer.path, features(**overrides))
     assert differing in str(error.value) and str(writer.path) in str(error.value)
-    assert writer.path.resolve() == snapshot and len(DatasetReader(writer.path)) == 1
+    assert published(writer.path) == before and len(DatasetReader(writer.path)) == 1
 
 
 def test_commit_refuses_empty_and_out_of_order_episodes(tmp_path: Path) -> None:
@@ -847,105 +860,64 @@ def test_a_raw_target_starting_later_is_not_used_early(
     np.testing.assert_allclose(raw[6], [2.0, 2.0, 2.0])
 
 
-# -- the snapshot store --------------------------------------------------------------------------
+# -- the dataset directory ----------------------------------------------------------------------
 
-def staged(store: SnapshotStore, name: str, data: bytes) -> Path:
-    directory = store.episode_staging('episode')
-    path = directory / name
-    path.write_bytes(data)
-    return path
-
-
-def test_commit_swaps_in_a_complete_snapshot_atomically(tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch
-                                                        ) -> None:
-    store = SnapshotStore(tmp_path / 'ds')
-    assert not store.exists and store.current() is None
-    first = store.commit({'data/a.bin': staged(store, 'a', b'A')}, {'meta/m.json': b'1'})
-    assert first.name == 'v000001' and store.exists
-    assert (tmp_path / 'ds').is_symlink() and (tmp_path / 'ds').resolve() == first
-    assert not os.path.isabs(os.readlink(tmp_path / 'ds'))  # the pair can be moved
-    assert (tmp_path / 'ds' / 'data' / 'a.bin').read_bytes() == b'A'
-    inode = (first / 'data' / 'a.bin').stat().st_ino
-    # at the commit point the new snapshot is complete and readers still see the old one
-    seen: list[tuple[Path, bytes, bytes, bytes]] = []
+def test_files_are_replaced_by_renaming_a_new_file_never_in_place(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy sharing the inodes (cp -al) keeps its version; readers see old or new whole."""
+    root = tmp_path / 'ds'
+    store = DatasetDir(root)
+    store.make_dirs(root)
+    store.write('meta/m.json', b'1')
+    copy = tmp_path / 'copy'
+    (copy / 'meta').mkdir(parents=True)
+    os.link(root / 'meta' / 'm.json', copy / 'meta' / 'm.json')  # as cp -al does
+    inode = (root / 'meta' / 'm.json').stat().st_ino
+    seen: list[bytes] = []
     real_replace = os.replace
 
     def replace(src: Any, dst: Any) -> None:
-        if Path(dst) == tmp_path / 'ds':
-            new = tmp_path / '.ds.store' / 'v000002'
-            seen.append(((tmp_path / 'ds').resolve(), (tmp_path / 'ds/meta/m.json').read_bytes(),
-                         (new / 'meta/m.json').read_bytes(), (new / 'data/b.bin').read_bytes()))
+        seen.append((root / 'meta' / 'm.json').read_bytes())  # at the moment of the rename
         real_replace(src, dst)
-    monkeypatch.setattr(snapshots.os, 'replace', replace)
-    second = store.commit({'data/b.bin': staged(store, 'b', b'B')}, {'meta/m.json': b'2'})
+    monkeypatch.setattr(os, 'replace', replace)
+    store.write('meta/m.json', b'2')
     monkeypatch.undo()
-    assert seen == [(first, b'1', b'2', b'B')]
-    assert second.name == 'v000002' and (tmp_path / 'ds').resolve() == second
-    assert not first.exists()  # the previous snapshot (links only) is gone
-    assert (second / 'data' / 'a.bin').stat().st_ino == inode  # unchanged files: hard links
-    assert (second / 'data' / 'a.bin').read_bytes() == b'A'
-    assert (tmp_path / 'ds' / 'meta' / 'm.json').read_bytes() == b'2'
-    assert sorted(p.relative_to(second).as_posix() for p in files_under(second)) == \
-        ['data/a.bin', 'data/b.bin', 'meta/m.json']
-    assert store_entries(tmp_path / 'ds') == {'staging', 'v000002'}
+    assert seen == [b'1']
+    assert (root / 'meta' / 'm.json').read_bytes() == b'2'
+    assert (root / 'meta' / 'm.json').stat().st_ino != inode  # a new file
+    assert (copy / 'meta' / 'm.json').read_bytes() == b'1'  # the linked copy is untouched
+    assert not store.staging.exists()  # nothing left in staging
 
 
-def test_recover_removes_leftovers_of_an_interrupted_commit(tmp_path: Path) -> None:
-    store = SnapshotStore(tmp_path / 'ds')
-    current = store.commit({'a.bin': staged(store, 'a', b'A')}, {'m.json': b'1'})
-    store.recover()  # (the committed episode's empty staging directory)
-    half = store.store / 'v000002'
-    (half / 'data').mkdir(parents=True)
-    os.link(current / 'a.bin', half / 'a.bin')
-    (half / 'data' / 'partial.parquet').write_bytes(b'PAR')
-    os.symlink('.ds.store/v000002', store.store / '.link-000002')
-    recording = store.episode_staging('episode_000001')
-    (recording / 'scene.mp4').write_bytes(b'mp4')
-    (store.staging / 'stray.tmp').write_bytes(b'x')
-    removed = store.recover()
-    assert len(removed) == 4
-    assert any(r.startswith('v000002') for r in removed)
-    assert any(r.startswith('staging/episode_000001') for r in removed)
-    assert '.link-000002' in removed
-    assert store_entries(tmp_path / 'ds') == {'staging', 'v000001'}
-    assert list(store.staging.iterdir()) == []
-    assert (tmp_path / 'ds').resolve() == current
-    assert (tmp_path / 'ds' / 'a.bin').read_bytes() == b'A'
-    assert store.recover() == []
-    # and the next commit builds v000002 again
-    assert store.commit({}, {'m.json': b'2'}).name == 'v000002'
-    assert (tmp_path / 'ds' / 'a.bin').read_bytes() == b'A'
+def test_staging_leftovers_are_named_and_removed(tmp_path: Path) -> None:
+    store = DatasetDir(tmp_path / 'ds')
+    store.make_dirs(store.root)
+    (store.episode_staging('episode_000004') / 'scene.mp4').write_bytes(b'mp4')
+    store.stage_bytes(b'half a stats.json', '.json')
+    removed = store.clear_staging()
+    assert len(removed) == 2
+    assert any(r.startswith('.staging/episode_000004 (an episode') for r in removed)
+    assert any('a file that was being written' in r for r in removed)
+    assert not store.staging.exists() and store.clear_staging() == []
 
 
-def test_recover_before_any_commit_removes_everything(tmp_path: Path) -> None:
-    store = SnapshotStore(tmp_path / 'ds')
-    assert store.recover() == []  # nothing there yet
-    store.create()
-    (store.store / 'v000001').mkdir()
-    (store.episode_staging('episode_000000') / 'scene.mp4').write_bytes(b'mp4')
-    assert len(store.recover()) == 2
-    assert store_entries(tmp_path / 'ds') == {'staging'}
-    assert not (tmp_path / 'ds').exists()
-
-
-def test_a_plain_directory_at_the_dataset_path_is_refused(tmp_path: Path) -> None:
+def test_a_folder_that_is_not_a_dataset_is_refused(tmp_path: Path) -> None:
     plain = tmp_path / 'ds'
-    (plain / 'meta').mkdir(parents=True)
-    (plain / 'meta' / 'info.json').write_text('{}')
-    with pytest.raises(FileExistsError, match='not a visuomotor dataset'):
-        SnapshotStore(plain).create()
-    with pytest.raises(FileExistsError, match='not a visuomotor dataset'):
-        SnapshotStore(plain).commit({}, {'m.json': b'1'})
-    with pytest.raises(FileExistsError, match=re.escape(str(plain))):
+    (plain / 'photos').mkdir(parents=True)
+    (plain / 'photos' / 'a.png').write_bytes(b'png')
+    with pytest.raises(DatasetError, match=re.escape(f'{plain} exists and is not a dataset')):
         LeRobotWriter(plain, features())
-    assert plain.is_dir() and not plain.is_symlink()
-    assert (plain / 'meta' / 'info.json').read_text() == '{}'
-    assert not (tmp_path / '.ds.store' / 'v000001').exists()
+    assert sorted(p.name for p in plain.iterdir()) == ['photos']  # untouched
+    (tmp_path / 'file').write_text('x')
+    with pytest.raises(DatasetError, match='is a file, not a dataset directory'):
+        LeRobotWriter(tmp_path / 'file', features())
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    writer = LeRobotWriter(empty, features())  # an empty folder becomes a dataset
+    assert writer.episodes == 0 and len(DatasetReader(empty)) == 0
 
 
 def test_reader_refuses_what_is_not_a_dataset(tmp_path: Path) -> None:
-    from visuomotor.recording.reader import DatasetError
     with pytest.raises(DatasetError, match='no meta/info.json'):
         DatasetReader(tmp_path)
     (tmp_path / 'meta').mkdir()

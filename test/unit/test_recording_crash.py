@@ -3,12 +3,14 @@
 A worker process (recording_worker.py) records short episodes continuously through the whole
 pipeline and prints `COMMITTED <index> <length>` after each commit returns. It is killed with
 SIGKILL at random moments, each trial reopening the dataset the previous kill left behind.
-After every kill, without any repair, the dataset path resolves to a complete snapshot that
-DatasetReader opens; it holds every printed episode (plus at most the one whose commit
-returned but was not printed yet) with the printed length, and every video decodes to exactly
-one frame per row with the right content. A targeted kill inside a commit (just before the
-atomic rename, or while the new snapshot is half built) leaves the previous state intact. A
-new writer then removes the leftovers and appends.
+After every kill, without any repair, the dataset path is a plain directory that
+DatasetReader opens and that satisfies what LeRobot's loader relies on (`lerobot_view`); it
+holds every printed episode (plus at most the one whose commit returned but was not printed
+yet) with the printed length, and every video decodes to exactly one frame per row with the
+right content. A targeted kill at every point of a commit (before its first rename, after
+each rename: mp4s, data, tasks, stats, episodes metadata, info.json) leaves the previous state
+intact, its files byte for byte, until info.json is replaced, and the new state after. A new
+writer then removes the leftovers and appends.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import recording_worker as worker
 from visuomotor.recording.lerobot_v3 import LeRobotWriter
 from visuomotor.recording.reader import DatasetReader
 from visuomotor.recording.recorder import Recorder
-from visuomotor.recording.snapshots import SnapshotStore
 
 WORKER = Path(worker.__file__).resolve()
 TRIALS = 10
@@ -85,12 +86,12 @@ class Worker:
 
 def check_dataset(dataset: Path, known: dict[int, int], *, decode_from: int = 0) -> int:
     """The state a kill left: every known episode intact; returns the episode count."""
-    assert dataset.is_symlink(), 'the dataset path must be the snapshot link'
-    root = dataset.resolve()
-    assert root.is_dir() and root.parent.name == f'.{dataset.name}.store'
+    assert dataset.is_dir() and not dataset.is_symlink(), 'the dataset is a plain directory'
+    view = worker.lerobot_view(dataset)
+    assert view['extra_episodes'] <= 1  # at most the one whose commit was interrupted
     reader = DatasetReader(dataset)
     count = len(reader)
-    assert count == reader.info['total_episodes']
+    assert count == reader.info['total_episodes'] == view['episodes']
     rows = reader.episode_rows
     assert [r['episode_index'] for r in rows] == list(range(count))
     lengths = [r['length'] for r in rows]
@@ -123,25 +124,25 @@ def check_dataset(dataset: Path, known: dict[int, int], *, decode_from: int = 0)
     return count
 
 
-def store_entries(dataset: Path) -> set[str]:
-    return {p.name for p in SnapshotStore(dataset).store.iterdir()}
+def entries(dataset: Path) -> set[str]:
+    return {p.name for p in dataset.iterdir()}
 
 
 def reopen_and_append(dataset: Path, count: int) -> list[str]:
     """A new writer removes every leftover and appends one more episode; returns what it
     removed."""
     writer = LeRobotWriter(dataset, worker.features())
-    current = dataset.resolve().name
-    assert store_entries(dataset) == {'staging', current}
-    assert list(writer.store.staging.iterdir()) == []
+    assert entries(dataset) <= {'meta', 'data', 'videos'}  # no staging left
+    view = worker.lerobot_view(dataset)
+    assert (view['extra_rows'], view['extra_episodes']) == (0, 0)
     assert writer.episodes == count
     recorder = Recorder(worker.recorder_config(), writer.begin)
     index, length = worker.record_episode(recorder, writer, 6, [1_800_000_000.0])
     assert (index, length) == (count, 6)
     assert check_dataset(dataset, {index: length}, decode_from=count) == count + 1
-    entries = store_entries(dataset)
-    assert entries == {'staging', dataset.resolve().name}, entries  # no tmp, link, old snapshot
-    assert not [p for p in writer.store.staging.rglob('*') if not p.is_dir()]
+    assert entries(dataset) == {'meta', 'data', 'videos'}  # nothing of the commit left over
+    view = worker.lerobot_view(dataset)
+    assert (view['extra_rows'], view['extra_episodes']) == (0, 0)
     return writer.recovered
 
 
@@ -161,9 +162,6 @@ def test_kill_9_at_random_moments_leaves_a_loadable_dataset(tmp_path: Path) -> N
         printed = run.committed()
         assert sorted(printed) == list(range(count, count + len(printed)))
         known.update(printed)
-        if not dataset.is_symlink():  # killed before the first commit ever
-            assert not known
-            continue
         before = count
         count = check_dataset(dataset, known, decode_from=before)
         # every printed commit is there, and at most the one not printed yet
@@ -175,48 +173,61 @@ def test_kill_9_at_random_moments_leaves_a_loadable_dataset(tmp_path: Path) -> N
     reopen_and_append(dataset, count)
 
 
-@pytest.mark.parametrize('where', ['build', 'swap', 'swapped'])
+def published_files(dataset: Path) -> dict[str, bytes]:
+    """Every file LeRobot reads, by relative path."""
+    return {p.relative_to(dataset).as_posix(): p.read_bytes() for p in dataset.rglob('*')
+            if p.is_file() and not p.relative_to(dataset).as_posix().startswith('.')}
+
+
+@pytest.mark.parametrize('where', worker.PAUSE_POINTS)
 def test_kill_inside_a_commit(tmp_path: Path, where: str) -> None:
-    """Killed in episode 3's commit: before the rename the dataset is the state after
-    episode 2, untouched; after it, episode 3 is in (its COMMITTED line never printed)."""
+    """Killed in episode 3's commit: until info.json is replaced the dataset is the state
+    after episode 2, untouched; after it, episode 3 is in (its COMMITTED line never
+    printed)."""
     dataset = tmp_path / 'dataset'
     first = Worker(dataset, 1, tmp_path / 'first.log', '--episodes', '2')
     first.finish()
     assert first.process.returncode == 0
     known = first.committed()
     assert sorted(known) == [0, 1]
-    snapshot = dataset.resolve()
-    version = int(snapshot.name[1:])
-    files = {p.relative_to(snapshot): p.read_bytes() for p in snapshot.rglob('*')
-             if p.is_file()}
+    before = published_files(dataset)
 
     run = Worker(dataset, 2, tmp_path / 'paused.log', '--pause-at', where)
     run.wait_for('PAUSED')  # episode 2 committed, now inside episode 3's commit
-    store = SnapshotStore(dataset).store
-    building = store / f'v{version + 2:06d}'
-    assert building.is_dir()  # the next snapshot is built beside the current one
-    assert (building / 'data' / 'chunk-000' / 'file-003.parquet').is_file()
-    assert (building / 'meta' / 'info.json').is_file() == (where != 'build')
-    assert (store / f'.link-{version + 2:06d}').is_symlink() == (where == 'swap')
-    previous = store / f'v{version + 1:06d}'
-    assert previous.is_dir()  # episode 2's snapshot: removed only after the swap returned
+    after_2 = published_files(dataset)
     run.kill()
     known.update(run.committed())
     assert sorted(known) == [0, 1, 2]
 
     # readable as is, without any repair
-    swapped = where == 'swapped'
+    committed = where == 'info'
     count = check_dataset(dataset, known)
-    assert count == (4 if swapped else 3)
-    current = dataset.resolve()
-    assert current == (building if swapped else previous)
-    for relative, data in files.items():  # episodes 0 and 1 are byte for byte what they were
-        if not relative.as_posix().startswith('meta/'):
-            assert (current / relative).read_bytes() == data, relative
-    removed = reopen_and_append(dataset, count)  # leftovers removed, next version appended
-    stale = previous if swapped else building
-    assert any(r.startswith(f'{stale.name} ') for r in removed), removed
-    assert (f'.link-{version + 2:06d}' in removed) == (where == 'swap')
-    if not swapped:  # episode 3's files, never published
-        assert any(r.startswith('staging/episode_000003 ') for r in removed), removed
-    assert dataset.resolve().name == f'v{version + (3 if swapped else 2):06d}'
+    assert count == (4 if committed else 3)
+    view = worker.lerobot_view(dataset)
+    published = worker.PAUSE_POINTS.index(where)
+    assert view['extra_rows'] > 0 if not committed and published >= 2 else \
+        view['extra_rows'] == 0
+    assert view['extra_episodes'] == (1 if where == 'episodes' else 0)
+    reader = DatasetReader(dataset)
+    assert (worker.NEW_TASK in reader.tasks) == committed  # a task row beyond total_tasks
+    assert len(reader.tasks) == reader.info['total_tasks']  # is not one
+    # files of episodes 0 and 1 are byte for byte what they were, and no file the previous
+    # state published changed before the commit point
+    now = published_files(dataset)
+    for relative, data in before.items():
+        if not relative.startswith('meta/') or relative.startswith('meta/episodes/'):
+            assert now[relative] == data, relative
+    if not committed:
+        episode_3 = {r for r in now if r not in after_2}
+        assert all(r.endswith('file-003.mp4') or r.endswith('file-003.parquet')
+                   for r in episode_3), episode_3
+        changed = {r for r in after_2 if now[r] != after_2[r]}
+        assert changed <= {'meta/tasks.parquet', 'meta/stats.json'}, changed
+    removed = reopen_and_append(dataset, count)  # leftovers removed, the next one appended
+    assert any(r.startswith('.staging/episode_000003') for r in removed), removed
+    if not committed and published >= 1:
+        assert any('episode 3, whose commit was interrupted' in r for r in removed), removed
+    if where in ('tasks', 'stats'):
+        assert any(r.startswith('meta/tasks.parquet') for r in removed), removed
+    if where == 'stats':
+        assert any(r.startswith('meta/stats.json') for r in removed), removed

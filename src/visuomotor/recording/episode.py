@@ -1,8 +1,17 @@
 """One episode being recorded: frames encoded as they come, rows kept until the episode ends.
 
-Everything lives in the episode's staging directory (outside the dataset) until the writer
-commits it; a crash leaves the dataset as it was, and the staging directory is removed when
-the dataset is next opened (the in-progress episode is cleanly absent).
+Everything lives in the episode's staging directory (`<dataset>/.staging/`, which LeRobot never
+reads) until the writer commits it; a crash leaves the dataset as it was, and the staging
+directory is removed when the dataset is next opened (the in-progress episode is cleanly
+absent).
+
+Every row carries quality flags (the `quality.flags` column; 0: a usable row). A row is flagged
+when the safety bridge was not armed at its time (`NOT_ARMED`: disarmed, stopping or fault;
+`holding` counts as armed: the bridge is armed and sends the hold setpoint), when it has no
+valid action (`NO_ACTION`: no finite command from the bridge at its time), or, where the
+recorder follows the bridge's state, when no state had arrived yet (`NO_BRIDGE_STATE`). The
+episode's marks count the rows per reason. An episode without one usable row is refused at
+commit (`refusal`): it holds no demonstration, and LeRobot would train on its NaN actions.
 """
 
 from __future__ import annotations
@@ -20,6 +29,36 @@ import numpy.typing as npt
 from visuomotor.recording.video import VideoEncoder, VideoSettings
 
 Vector = npt.NDArray[np.float64]
+
+#: `quality.flags` bits (0: a usable row).
+NOT_ARMED = 1
+NO_ACTION = 2
+NO_BRIDGE_STATE = 4
+FLAG_REASONS = {
+    NOT_ARMED: 'the safety bridge was not armed',
+    NO_ACTION: 'no valid action (no finite command from the safety bridge)',
+    NO_BRIDGE_STATE: 'no state from the safety bridge yet',
+}
+#: Bridge states in which the command it sends is a demonstration (see the module docstring).
+ARMED_STATES = frozenset({'armed', 'holding'})
+
+
+def flag_counts(flags: npt.NDArray[np.int64] | npt.NDArray[np.float64]) -> dict[str, int]:
+    """Rows per reason (FLAG_REASONS text -> count) of a flags column."""
+    values = np.asarray(flags).astype(np.int64)
+    counts = {text: int(np.count_nonzero(values & bit)) for bit, text in FLAG_REASONS.items()}
+    return {text: n for text, n in counts.items() if n}
+
+
+def refusal(index: int, flags: npt.NDArray[np.int64] | npt.NDArray[np.float64]) -> str | None:
+    """Why an episode must not be committed (None: it has usable rows)."""
+    values = np.asarray(flags).astype(np.int64)
+    if len(values) == 0 or np.any(values == 0):
+        return None
+    reasons = '; '.join(f'{n} rows: {text}' for text, n in flag_counts(values).items())
+    return (f'episode {index}: none of its {len(values)} rows has a valid action ({reasons}); '
+            'not committed. Arm the safety bridge (and acknowledge any fault) before '
+            'recording')
 
 
 @dataclass(frozen=True)
@@ -43,8 +82,10 @@ class FrameRow:
         capture_s: camera -> the frame's capture stamp.
         seq: camera -> the frame's sequence number (-1 if the source has none).
         state: measured joint positions at reference_s (+ gripper width if recorded).
-        action: the command the safety bridge sent, at reference_s (+ gripper command).
+        action: the command the safety bridge sent, at reference_s (+ the gripper width in
+            force: the last one commanded, or the measured one before any; recorder.py).
         action_raw: the policy/teleop target before the bridge (NaN where none was active).
+        flags: quality flags (0: usable; see the module docstring).
     """
 
     tick_s: float
@@ -55,6 +96,7 @@ class FrameRow:
     state: Vector
     action: Vector
     action_raw: Vector
+    flags: int = 0
 
 
 @dataclass
@@ -125,6 +167,7 @@ class EpisodeRecording:
             columns['action_raw'] = np.array([r.action_raw for r in rows])
             columns['tick_s'] = np.array([r.tick_s for r in rows])
             columns['reference_s'] = np.array([r.reference_s for r in rows])
+            columns['flags'] = np.array([r.flags for r in rows], dtype=np.float64)
             for name in self.cameras:
                 columns[f'capture_s.{name}'] = np.array([r.capture_s[name] for r in rows])
                 columns[f'seq.{name}'] = np.array([r.seq[name] for r in rows], dtype=np.float64)
@@ -135,6 +178,10 @@ class EpisodeRecording:
         return EpisodeData(self.index, self.task, self.fps, columns,
                            {n: e.path for n, e in self.encoders.items()}, len(rows),
                            list(self.marks), self.provenance)
+
+    def refusal(self) -> str | None:
+        """Why this episode would be refused at commit (None: it has a usable row)."""
+        return refusal(self.index, np.array([r.flags for r in self.rows], dtype=np.int64))
 
     def abort(self) -> None:
         """Stop the encoders without keeping anything (discard)."""

@@ -7,6 +7,7 @@
         obs/capture_time_ns/<camera>   (T,) int64
         actions                (T, N) float32 (what the safety bridge sent)
         command_raw            (T, N) float32 (the policy/teleop target; NaN where none)
+        quality_flags          (T,) int64 (0: a usable row; see recording/episode.py)
         rewards, dones         (T,) float32 / uint8 (dones[-1] = 1)
     mask/train                 the demo names
 
@@ -21,16 +22,33 @@ from pathlib import Path
 
 import numpy as np
 
+from visuomotor.recording.errors import DatasetError
 from visuomotor.recording.reader import DatasetReader
 
 
 def export_hdf5(dataset: str | Path, out: str | Path) -> Path:
     """Write `out` (robomimic layout, see the module docstring); returns its path."""
+    target = Path(out)
+    if target.is_dir():
+        raise DatasetError(f'{target}: is a directory; give the HDF5 file to write, e.g. '
+                           f'{target / (Path(dataset).name + ".hdf5")}')
+    if not target.parent.is_dir():
+        raise DatasetError(f'{target}: its folder {target.parent} does not exist; create it '
+                           'first or give another output path')
+    reader = DatasetReader(dataset)
+    partial = target.with_name(target.name + '.partial')
+    try:
+        _write(reader, dataset, partial)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a failed export leaves nothing behind
+        raise
+    os.replace(partial, target)
+    return target
+
+
+def _write(reader: DatasetReader, dataset: str | Path, partial: Path) -> None:
     import h5py
 
-    reader = DatasetReader(dataset)
-    target = Path(out)
-    partial = target.with_name(target.name + '.partial')
     total = 0
     names = []
     with h5py.File(partial, 'w') as f:
@@ -55,6 +73,7 @@ def export_hdf5(dataset: str | Path, out: str | Path) -> Path:
                 np.float32))
             demo.create_dataset('actions', data=cols['action'].astype(np.float32))
             demo.create_dataset('command_raw', data=cols['command.raw'].astype(np.float32))
+            demo.create_dataset('quality_flags', data=episode.flags)
             length = episode.length
             demo.create_dataset('rewards', data=np.zeros(length, np.float32))
             dones = np.zeros(length, np.uint8)
@@ -72,5 +91,3 @@ def export_hdf5(dataset: str | Path, out: str | Path) -> Path:
             'tasks': reader.tasks,
             'state_names': reader.features['observation.state']['names']})
         f.create_group('mask').create_dataset('train', data=np.array(names, dtype='S'))
-    os.replace(partial, target)
-    return target

@@ -13,6 +13,16 @@ skewed) writes no row and is counted; a frame of the wrong size or encoding is r
 marks the episode, naming the camera and both formats. Capture times, sequence numbers and
 the tick time are stored with every row, so the dataset check can measure real rates, drops
 and skew instead of trusting the nominal rate.
+
+The gripper's action is the last width commanded at or before the row (the gripper holds it);
+before any width was commanded, the measured width (it holds where it is), so an arm-only
+session has a finite action.
+
+Every row also gets quality flags (episode.py): no valid action (the bridge sent no finite
+command near the row's time), and, when the recorder follows the safety bridge's state
+(`follow_bridge_state`, the recorder node does), the bridge not armed at the row's time or no
+state received yet. The state in force at a row is the last one received at or before its
+reference time.
 """
 
 from __future__ import annotations
@@ -34,7 +44,16 @@ from visuomotor.cameras.sync import (
     Synchronizer,
     interpolate,
 )
-from visuomotor.recording.episode import CameraFormat, EpisodeData, EpisodeRecording, FrameRow
+from visuomotor.recording.episode import (
+    ARMED_STATES,
+    NO_ACTION,
+    NO_BRIDGE_STATE,
+    NOT_ARMED,
+    CameraFormat,
+    EpisodeData,
+    EpisodeRecording,
+    FrameRow,
+)
 from visuomotor.recording.video import VideoSettings
 from visuomotor.safety.commands import JointChunk
 
@@ -53,6 +72,8 @@ class RecorderConfig:
             gripper column).
         sync: alignment limits (skew, age, frozen detection).
         video: encoder settings.
+        follow_bridge_state: flag rows by the safety bridge's state (`on_bridge_state`); off,
+            only a missing or non-finite action flags a row (no bridge: the in-process twin).
     """
 
     fps: float
@@ -61,6 +82,7 @@ class RecorderConfig:
     gripper_joints: tuple[str, ...] = ()
     sync: SyncConfig = field(default_factory=SyncConfig)
     video: VideoSettings = field(default_factory=VideoSettings)
+    follow_bridge_state: bool = False
 
     @property
     def state_names(self) -> list[str]:
@@ -91,6 +113,7 @@ class Recorder:
         self._last_frame: dict[str, float] = {}
         self._skip_before = -math.inf
         self._start_s = -math.inf
+        self._bridge_states: list[tuple[float, str]] = []  # (received at, state), oldest first
 
     # -- feeds -------------------------------------------------------------------------------
 
@@ -142,6 +165,26 @@ class Recorder:
     def on_raw_target(self, chunk: JointChunk) -> None:
         """The policy/teleop command the bridge received (validated, robot joint order)."""
         self._raw = chunk
+
+    def on_bridge_state(self, stamp_s: float, state: str) -> None:
+        """The safety bridge's state from `stamp_s` on.
+
+        One of disarmed | holding | armed | stopping | fault (anything else is not armed).
+        """
+        states = self._bridge_states
+        if states and stamp_s < states[-1][0]:  # a clock jump back (a reset sim): start over
+            states.clear()
+        states.append((stamp_s, state))
+        del states[:-64]  # a state lasts many rows; older ones are never asked for
+
+    def bridge_state_at(self, stamp_s: float) -> str | None:
+        """The bridge state in force at `stamp_s` (None: none received by then)."""
+        current = None
+        for since, state in self._bridge_states:
+            if since > stamp_s:
+                break
+            current = state
+        return current
 
     def on_gripper_command(self, stamp_s: float, width_m: float) -> None:
         """The gripper opening width the bridge sent."""
@@ -288,14 +331,38 @@ class Recorder:
             command = self.gripper_sent.nearest(t)
             if command is not None and command.stamp_s <= t + 1.0 / self.config.fps:
                 action[dim] = raw[dim] = float(command.value[0])
+            else:  # never commanded yet: the gripper holds where it is (raw stays NaN)
+                action[dim] = state[dim]
         frames = {name: self._newer_partner(name, samples[0], t)
                   for name, samples in aligned.frames.items()}
+        flags, reasons = self._flags(t, action)
         row = FrameRow(now_s, t, {n: s.value for n, s in frames.items()},
                        {n: s.stamp_s for n, s in frames.items()},
                        {n: -1 if s.seq is None else s.seq for n, s in frames.items()},
-                       state, action, raw)
+                       state, action, raw, flags)
         if episode.add(row):
             self.counters['rows'] += 1
+            if flags:
+                self.counters['rows_flagged'] += 1
+            for reason in reasons:
+                episode.mark(reason)
             self._last_reference = t
             self._last_frame = {n: s.stamp_s for n, s in frames.items()}
         return None
+
+    def _flags(self, t: float, action: Vector) -> tuple[int, list[str]]:
+        """A row's quality flags at reference time `t`, and the marks they add."""
+        flags, reasons = 0, []
+        if not np.isfinite(action).all():
+            flags |= NO_ACTION
+            reasons.append('rows without a valid action (no finite command from the safety '
+                           'bridge)')
+        if self.config.follow_bridge_state:
+            state = self.bridge_state_at(t)
+            if state is None:
+                flags |= NO_BRIDGE_STATE
+                reasons.append('rows recorded before any state from the safety bridge')
+            elif state not in ARMED_STATES:
+                flags |= NOT_ARMED
+                reasons.append(f'rows recorded while the safety bridge was {state!r}')
+        return flags, reasons

@@ -1,12 +1,20 @@
 """The recorder node: synchronised, crash-safe episodes in the LeRobot v3 layout.
 
 Subscribes: every camera of the rig (`/<camera>/image_raw`, header.stamp = capture time),
-/joint_states, the safety bridge's `~/limited` (the command it actually sent), its `~/command`
-input (the raw policy/teleop target) and `~/gripper` input (the commanded opening width).
+/joint_states, the safety bridge's `~/limited` (the command it actually sent), its `~/state`
+(latched: disarmed | holding | armed | stopping | fault), its `~/command` input (the raw
+policy/teleop target) and `~/gripper` input (the commanded opening width).
 Services (std_srvs/Trigger): `~/start`, `~/stop` (commits the episode), `~/discard`.
 Topic `~/task` (std_msgs/String): the task of the next episode (default: parameter `task`).
-Publishes `~/state` (latched String: idle | recording <index> | committing <index>) and
-/diagnostics (rows, refused ticks, marks, last commit).
+Publishes `~/state` (latched String: idle | recording <index> | committing <index> |
+refused <index>: <why>, then idle) and /diagnostics (rows, flagged rows, refused ticks, marks,
+last commit, the bridge state).
+
+Rows recorded while the bridge is not armed (disarmed, stopping, fault; `holding` is armed),
+before its state arrived, or without a finite command from it are flagged (`quality.flags`,
+recording/episode.py) and counted in the episode's marks. An episode without one usable row
+is refused at `~/stop`: not committed, the service answers why, the state topic says
+`refused <index>: <why>` and the log has an error naming the episode.
 
 Every committed episode carries its provenance: rig and robot, the calibration gate's
 decision (the verification record id and time, or the override and its reason), the
@@ -37,7 +45,8 @@ from visuomotor.cameras.sync import SyncConfig
 from visuomotor.errors import ImageConversionError, VisuomotorError
 from visuomotor.paths import share_dir
 from visuomotor.preprocessing import SpecError, load_spec
-from visuomotor.recording.episode import CameraFormat
+from visuomotor.recording.episode import ARMED_STATES, CameraFormat
+from visuomotor.recording.errors import EpisodeRefusedError
 from visuomotor.recording.lerobot_v3 import DatasetFeatures, LeRobotWriter
 from visuomotor.recording.node_schema import RECORDER_NODE_PARAMS
 from visuomotor.recording.recorder import Recorder, RecorderConfig
@@ -78,9 +87,11 @@ class RecorderNode(Node):
             float(params['fps']), cameras, tuple(robot.joint_names),
             tuple(robot.gripper.joint_names),
             SyncConfig(max_skew_s=float(params['max_skew_s']),
-                       max_age_s=float(params['max_age_s'])), video)
+                       max_age_s=float(params['max_age_s'])), video, follow_bridge_state=True)
         self.writer = LeRobotWriter(Path(str(params['dataset'])), DatasetFeatures(
             config.fps, cameras, tuple(config.state_names), robot.name, video))
+        if self.writer.converted:
+            self.get_logger().warning(f'dataset: {self.writer.converted}')
         for removed in self.writer.recovered:
             self.get_logger().warning(f'dataset recovery: removed {removed}')
         self.recorder = Recorder(config, self.writer.begin)
@@ -102,11 +113,16 @@ class RecorderNode(Node):
         self.create_subscription(JointState, '/joint_states', self._on_joint_state, 100)
         bridge = str(params['bridge']).rstrip('/')
         self.create_subscription(JointState, f'{bridge}/limited', self._on_limited, 100)
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.bridge_state = ''
+        self.create_subscription(String, f'{bridge}/state', self._on_bridge_state, latched)
         self.create_subscription(JointTrajectory, f'{bridge}/command', self._on_command, 20)
         self.create_subscription(Float64, f'{bridge}/gripper', self._on_gripper, 20)
         self.create_subscription(String, '~/task', self._on_task, 10)
-        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.state_pub = self.create_publisher(String, '~/state', latched)
+        # The last few states stay latched: a refusal is followed at once by `idle`, and a
+        # subscriber reading with a deeper history still sees both.
+        self.state_pub = self.create_publisher(
+            String, '~/state', QoSProfile(depth=5, durability=DurabilityPolicy.TRANSIENT_LOCAL))
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         for name, handler in (('start', self._start), ('stop', self._stop),
                               ('discard', self._discard)):
@@ -156,6 +172,16 @@ class RecorderNode(Node):
             self.recorder.on_command_sent(stamp_to_ns(msg.header.stamp) * 1e-9,
                                           list(msg.name), list(msg.position))
 
+    def _on_bridge_state(self, msg: String) -> None:
+        with self._lock:
+            self.recorder.on_bridge_state(self._now(), msg.data)
+            recording = self.recorder.episode is not None
+        if msg.data != self.bridge_state:
+            note = ' (rows recorded now are flagged, not to train on)' \
+                if recording and msg.data not in ARMED_STATES else ''
+            self.get_logger().info(f'safety bridge: {msg.data}{note}')
+        self.bridge_state = msg.data
+
     def _on_command(self, msg: JointTrajectory) -> None:
         robot = self.robot
         try:
@@ -203,7 +229,19 @@ class RecorderNode(Node):
                                     'aligned: see /diagnostics); discarded')
                 self._publish_state('idle')
                 return response
-            data_episode = self.recorder.detach()  # encoders flush on the commit thread
+            refused = episode.refusal()
+            if refused is not None:
+                self.recorder.discard()
+                self.recorder.counters['episodes_refused'] += 1
+            else:
+                data_episode = self.recorder.detach()  # encoders flush on the commit thread
+        if refused is not None:
+            self.last_commit = refused
+            self.get_logger().error(refused)
+            self._publish_state(f'refused {episode.index}: {refused}')
+            self._publish_state('idle')
+            response.success, response.message = False, refused
+            return response
         self._publish_state(f'committing {data_episode.index}')
 
         def commit() -> None:
@@ -213,6 +251,10 @@ class RecorderNode(Node):
                 self.last_commit = (f'episode {data.index}: {data.length} rows'
                                     + (f', marked: {data.marks}' if data.marks else ''))
                 self.get_logger().info(f'committed {self.last_commit}')
+            except EpisodeRefusedError as exc:  # the writer's own check (as at ~/stop)
+                self.last_commit = str(exc)
+                self.get_logger().error(self.last_commit)
+                self._publish_state(f'refused {data_episode.index}: {exc}')
             except Exception as exc:  # noqa: BLE001 - reported; the dataset is unchanged
                 self.last_commit = f'episode {data_episode.index} NOT committed: {exc}'
                 self.get_logger().error(self.last_commit)
@@ -265,7 +307,8 @@ class RecorderNode(Node):
             status.level, status.message = DiagnosticStatus.OK, 'idle'
         status.values = [KeyValue(key='rows', value=str(rows)),
                          KeyValue(key='episodes', value=str(self.writer.episodes)),
-                         KeyValue(key='last_commit', value=self.last_commit)]
+                         KeyValue(key='last_commit', value=self.last_commit),
+                         KeyValue(key='bridge_state', value=self.bridge_state or 'unknown')]
         status.values += [KeyValue(key=k, value=str(v)) for k, v in sorted(counters.items())]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()

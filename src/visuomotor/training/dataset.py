@@ -7,20 +7,27 @@ repeated before the episode starts) and the actions of rows t .. t+H-1 (the last
 after it ends: the robot holds its final pose), exactly the pairing the policy runtime uses
 (action i applies at the observation time + i control periods).
 
+Rows flagged while recording (`quality.flags`) or not finite are skipped by default; an
+episode keeps its usable rows in segments between the skipped ones (windows never span a
+gap), and an episode with none is skipped whole (`load_demos`).
+
 Preprocessing is NOT done here: the trainer runs the shared preprocessing's torch twin on
 each batch (random crop and jitter at train time), the same spec the bundle carries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from visuomotor.errors import VisuomotorError
+from visuomotor.recording.episode import FLAG_REASONS
 from visuomotor.recording.reader import DatasetReader, Episode
 
 
@@ -60,6 +67,8 @@ class DemoData:
         fps: rows per second.
         trainable: per row, whether a training window may start there (false inside spans
             the episode's provenance marks `exclude_from_training`, e.g. a deliberate miss).
+        skipped_rows: rows left out of the held episodes, per reason (load_demos).
+        skipped_episodes: episodes left out whole (no usable row) -> why.
     """
 
     cameras: list[str]
@@ -72,6 +81,8 @@ class DemoData:
     state_names: list[str]
     fps: float
     trainable: npt.NDArray[np.bool_]
+    skipped_rows: Counter[str] = field(default_factory=Counter)
+    skipped_episodes: dict[int, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.state)
@@ -88,15 +99,67 @@ class DemoData:
         return frames, self.state[past], self.action[future]
 
 
-def load_demos(path: str | Path, episodes: Sequence[int] | None = None,
-               progress: Callable[[int, int], None] | None = None) -> DemoData:
-    """Read episodes (all by default) into memory.
+def parse_episodes(text: str, flag: str = '--episodes') -> list[int]:
+    """Episode indices from '0,3-5' (-> [0, 3, 4, 5]); sorted, without repeats."""
+    out: set[int] = set()
+    for part in (p.strip() for p in text.split(',')):
+        match = re.fullmatch(r'(\d+)(?:\s*-\s*(\d+))?', part)
+        if match is None or (match[2] is not None and int(match[2]) < int(match[1])):
+            raise TrainingDataError(f'{flag} {text!r}: {part!r} is not an episode index or a '
+                                    'range; give indices and ranges like 0,3-5')
+        first = int(match[1])
+        out.update(range(first, int(match[2] or first) + 1))
+    return sorted(out)
 
-    Rows whose action is missing (NaN: no command had been sent yet) at the start of an
-    episode are dropped; a missing action inside an episode refuses the dataset, naming it.
+
+def select_episodes(total: int, episodes: Sequence[int] | None = None,
+                    exclude: Sequence[int] = (), path: str | Path = 'the dataset') -> list[int]:
+    """The chosen episode indices (all by default), checked against the dataset's count."""
+    chosen = list(range(total)) if episodes is None else sorted(set(episodes))
+    wrong = [e for e in (*chosen, *exclude) if not 0 <= e < total]
+    if wrong:
+        raise TrainingDataError(f'{path}: no episode {wrong[0]} (it has {total}: '
+                                f'0..{total - 1}); fix --episodes / --exclude-episodes')
+    return [e for e in chosen if e not in set(exclude)]
+
+
+@dataclass
+class RowSelection:
+    """Which rows of an episode are trained on, and why the others are not."""
+
+    usable: npt.NDArray[np.bool_]
+    skipped: Counter[str]
+
+    @classmethod
+    def of(cls, episode: Episode, include_flagged: bool = False) -> RowSelection:
+        """Rows with a finite state and action and, unless `include_flagged`, no flag."""
+        state = np.asarray(episode.columns['observation.state'], dtype=np.float64)
+        action = np.asarray(episode.columns['action'], dtype=np.float64)
+        finite = np.isfinite(action).all(axis=1) & np.isfinite(state).all(axis=1)
+        flags = episode.flags
+        usable = finite if include_flagged else finite & (flags == 0)
+        skipped: Counter[str] = Counter()
+        for bit, text in FLAG_REASONS.items():
+            if not include_flagged:
+                skipped[text] = int(np.count_nonzero(~usable & (flags & bit > 0)))
+        unflagged = ~finite & ((flags == 0) | include_flagged)
+        skipped['action or state not finite'] = int(np.count_nonzero(unflagged))
+        return cls(np.asarray(usable, dtype=bool), +skipped)
+
+
+def load_demos(path: str | Path, episodes: Sequence[int] | None = None,
+               progress: Callable[[int, int], None] | None = None, *,
+               include_flagged: bool = False) -> DemoData:
+    """Read episodes (all by default) into memory, without the rows not to train on.
+
+    Rows flagged while recording (`quality.flags`: the safety bridge not armed, no valid
+    action) and rows whose action or state is not finite are skipped; the rest of an episode
+    is kept, split where rows were skipped (a window never spans a gap). An episode without a
+    usable row is skipped whole. `include_flagged` keeps flagged rows whose values are finite.
+    What was skipped, and why, is in `skipped_rows` / `skipped_episodes`.
 
     Raises:
-        TrainingDataError: no episodes, no cameras, or unusable rows.
+        TrainingDataError: no episodes, no cameras, or no usable row at all.
     """
     reader = DatasetReader(path)
     chosen = list(range(len(reader))) if episodes is None else list(episodes)
@@ -110,40 +173,72 @@ def load_demos(path: str | Path, episodes: Sequence[int] | None = None,
     frames: dict[str, list[npt.NDArray[np.uint8]]] = {c: [] for c in reader.cameras}
     states, actions, starts, ends = [], [], [], []
     trainable: list[npt.NDArray[np.bool_]] = []
+    skipped_rows: Counter[str] = Counter()
+    skipped_episodes: dict[int, str] = {}
+    kept: list[int] = []
     total = 0
     for done, index in enumerate(chosen, 1):
         episode = reader.episode(index)
-        state = np.asarray(episode.columns['observation.state'], dtype=np.float64)
-        action = np.asarray(episode.columns['action'], dtype=np.float64)
-        valid = np.asarray(np.isfinite(action).all(axis=1) & np.isfinite(state).all(axis=1),
-                           dtype=bool)
-        first = int(np.argmax(valid)) if valid.any() else len(valid)
-        if first == len(valid):
-            raise TrainingDataError(f'{path}: episode {index} has no row with a complete '
-                                    'action; discard it or re-record it')
-        if not valid[first:].all():
-            bad = first + int(np.argmin(valid[first:]))
-            raise TrainingDataError(f'{path}: episode {index} row {bad} has a missing or '
-                                    'non-finite action/state inside the episode; check it with '
-                                    '`visuomotor dataset check` and exclude it')
+        selection = RowSelection.of(episode, include_flagged)
+        usable = selection.usable
+        if not usable.any():
+            skipped_episodes[index] = ', '.join(f'{n} rows: {why}'
+                                                for why, n in selection.skipped.items())
+            if progress is not None:
+                progress(done, len(chosen))
+            continue
+        skipped_rows.update(selection.skipped)
         for camera in reader.cameras:
             decoded = episode.frames(camera)
             if len(decoded) != episode.length:
                 raise TrainingDataError(f'{path}: episode {index} camera {camera} has '
                                         f'{len(decoded)} frames for {episode.length} rows')
-            frames[camera].append(np.stack(decoded[first:]))
-        n = episode.length - first
-        trainable.append(_trainable(episode, path)[first:])
-        states.append(state[first:])
-        actions.append(action[first:])
-        starts.append(np.full(n, total))
-        ends.append(np.full(n, total + n))
-        total += n
+            frames[camera].append(np.stack(decoded)[usable])
+        keep = np.flatnonzero(usable)
+        # Segments of consecutive usable rows: each is a window's whole world.
+        segment = np.concatenate([[0], np.cumsum(np.diff(keep) > 1)])
+        bounds = np.flatnonzero(np.diff(np.concatenate([[-1], segment, [segment[-1] + 1]])))
+        starts.append(total + bounds[:-1][segment])
+        ends.append(total + bounds[1:][segment])
+        trainable.append(_trainable(episode, path)[usable])
+        states.append(np.asarray(episode.columns['observation.state'], np.float64)[usable])
+        actions.append(np.asarray(episode.columns['action'], np.float64)[usable])
+        kept.append(index)
+        total += len(keep)
         if progress is not None:
             progress(done, len(chosen))
+    if not kept:
+        why = '; '.join(f'episode {i}: {text}' for i, text in skipped_episodes.items())
+        raise TrainingDataError(f'{path}: none of episodes {compact(chosen)} has a usable row '
+                                f'({why}); check it with `visuomotor dataset check`')
     return DemoData(list(reader.cameras), {c: np.concatenate(v) for c, v in frames.items()},
                     np.concatenate(states), np.concatenate(actions), np.concatenate(starts),
-                    np.concatenate(ends), chosen, names, reader.fps, np.concatenate(trainable))
+                    np.concatenate(ends), kept, names, reader.fps, np.concatenate(trainable),
+                    +skipped_rows, skipped_episodes)
+
+
+def compact(indices: Sequence[int]) -> str:
+    """Episode indices as ranges: [0, 1, 2, 5] -> '0-2,5'."""
+    runs: list[list[int]] = []
+    for index in sorted(set(indices)):
+        if runs and runs[-1][1] == index - 1:
+            runs[-1][1] = index
+        else:
+            runs.append([index, index])
+    return ','.join(str(a) if a == b else f'{a}-{b}' for a, b in runs)
+
+
+def describe_skipped(rows: Mapping[str, int], episodes: Mapping[int, str]) -> str:
+    """'skipped 135 rows (...) and 1 episode (...)': what training leaves out, and why."""
+    out = []
+    if sum(rows.values()):
+        reasons = ', '.join(f'{n} {why}' for why, n in rows.items() if n)
+        out.append(f'{sum(rows.values())} rows ({reasons})')
+    if episodes:
+        out.append(f'{len(episodes)} episode{"s" if len(episodes) > 1 else ""} without a '
+                   'usable row (' + '; '.join(f'episode {i}: {why}'
+                                              for i, why in episodes.items()) + ')')
+    return 'skipped ' + ' and '.join(out) if out else 'no rows skipped'
 
 
 def _trainable(episode: Episode, path: str | Path) -> npt.NDArray[np.bool_]:

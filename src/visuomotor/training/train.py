@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,9 +37,19 @@ from visuomotor.policy.spec import (
 from visuomotor.preprocessing import PreprocessSpec
 from visuomotor.preprocessing.spec import Size
 from visuomotor.preprocessing.torch_pipeline import TorchPreprocessor
+from visuomotor.recording.episode import FLAG_REASONS
 from visuomotor.robots.description import RobotDescription, load_robot
 from visuomotor.training.config import HEADS, TrainConfig
-from visuomotor.training.dataset import DemoData, Normaliser, TrainingDataError, load_demos
+from visuomotor.training.dataset import (
+    DemoData,
+    Normaliser,
+    RowSelection,
+    TrainingDataError,
+    compact,
+    describe_skipped,
+    load_demos,
+    select_episodes,
+)
 from visuomotor.training.export import export_bundle
 from visuomotor.training.nets import build_architecture
 
@@ -165,8 +176,16 @@ def _loss(model: torch.nn.Module, spec: PolicySpec, inputs: list[torch.Tensor],
 
 
 def train(dataset: str | Path, out: str | Path, config: TrainConfig | None = None, *,
-          name: str | None = None, log: Callable[[str], None] = print) -> TrainResult:
-    """Train on a recorded dataset and export the bundle to `out`."""
+          name: str | None = None, log: Callable[[str], None] = print,
+          episodes: Sequence[int] | None = None, exclude_episodes: Sequence[int] = (),
+          include_flagged: bool = False) -> TrainResult:
+    """Train on a recorded dataset and export the bundle to `out`.
+
+    `episodes` / `exclude_episodes` choose the episodes (all by default). Rows flagged while
+    recording and rows that are not finite are skipped, episodes without a usable row too
+    (training/dataset.py), and the log says how many and why; `include_flagged` keeps flagged
+    rows whose values are finite. The held-out episodes are the last usable ones.
+    """
     config = config or TrainConfig()
     if config.head not in HEADS:
         raise TrainingDataError(f'head {config.head!r} is not one of {list(HEADS)}')
@@ -179,17 +198,38 @@ def train(dataset: str | Path, out: str | Path, config: TrainConfig | None = Non
     if config.threads:
         torch.set_num_threads(config.threads)
     reader = DatasetReader(dataset)
-    total = len(reader)
-    holdout = min(config.holdout_episodes, max(0, total - 1))
-    train_episodes = list(range(total - holdout))
-    log(f'reading {total} episodes from {dataset} ({holdout} held out)')
-    data = load_demos(dataset, train_episodes)
-    held = load_demos(dataset, range(total - holdout, total)) if holdout else None
+    chosen = select_episodes(len(reader), episodes, exclude_episodes, dataset)
+    unusable: dict[int, str] = {}
+    for index in chosen:
+        selection = RowSelection.of(reader.episode(index), include_flagged)
+        if not selection.usable.any():
+            unusable[index] = ', '.join(f'{n} rows: {why}'
+                                        for why, n in selection.skipped.items())
+    usable = [i for i in chosen if i not in unusable]
+    if not usable:
+        raise TrainingDataError(f'{dataset}: none of episodes {compact(chosen)} has a usable '
+                                'row (flagged while recording, or not finite); check it with '
+                                '`visuomotor dataset check`')
+    holdout = min(config.holdout_episodes, max(0, len(usable) - 1))
+    train_episodes = usable[:len(usable) - holdout]
+    held_episodes = usable[len(usable) - holdout:]
+    log(f'reading episodes {compact(usable)} of {len(reader)} from {dataset} ({holdout} held '
+        f'out){"" if len(chosen) == len(reader) else f"; chosen: {compact(chosen)}"}')
+    data = load_demos(dataset, train_episodes, include_flagged=include_flagged)
+    held = load_demos(dataset, held_episodes, include_flagged=include_flagged) \
+        if holdout else None
+    rows = data.skipped_rows + (held.skipped_rows if held else Counter())
+    skipped = describe_skipped(rows, unusable)
+    flagged = any(why in FLAG_REASONS.values() for why in rows) or bool(unusable)
+    log(skipped + ('; --include-flagged keeps flagged rows whose values are finite'
+                   if flagged and not include_flagged else ''))
     robot, gripper = _robot(data.state_names, str(reader.info.get('robot_type')))
     shapes = {c: (int(v.shape[1]), int(v.shape[2])) for c, v in data.frames.items()}
     provenance = {'training': {'dataset': str(Path(dataset).resolve()),
                                'episodes': len(train_episodes), 'rows': len(data),
-                               'holdout_episodes': holdout, 'config': asdict(config)},
+                               'episode_indices': compact(train_episodes),
+                               'holdout_episodes': holdout, 'config': asdict(config),
+                               'skipped': skipped},
                   'robot': robot.name}
     spec = build_spec(data, robot, gripper, config, shapes,
                       name or f'{config.head}-{robot.name}', provenance)

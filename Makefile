@@ -15,7 +15,7 @@ demo: setup ## run the demo on the sim twin / synthetic camera (writes demo_outp
 	@$(RUN) visuomotor demo --out demo_output
 
 train-demo: setup ## re-record the demonstrations, retrain and evaluate models/pick_place_fr3 (~25 min on 2 cores)
-	@rm -rf build/train_demo/demo_dataset build/train_demo/.demo_dataset.store
+	@rm -rf build/train_demo/demo_dataset
 	@$(RUN) visuomotor train-demo --work build/train_demo --models models
 
 test: setup ## ruff, mypy, and the test tiers (unit, ros, package)

@@ -13,6 +13,9 @@ from setuptools import find_packages, setup
 PACKAGE = 'visuomotor'
 HERE = Path(__file__).resolve().parent
 SHARED_DIRS = ('launch', 'config', 'calibration', 'models')
+# Per machine and session (gitignored): a verification record or capture made in a checkout
+# says nothing about another machine, and must not make an install's gate pass.
+PER_MACHINE_DIRS = ('verification', 'captures')
 
 
 def share_tree(directory: str) -> list[tuple[str, list[str]]]:
@@ -20,7 +23,8 @@ def share_tree(directory: str) -> list[tuple[str, list[str]]]:
     entries: list[tuple[str, list[str]]] = []
     root = HERE / directory
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(('.', '__')))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(('.', '__'))
+                             and d not in PER_MACHINE_DIRS)
         files = sorted(
             os.path.relpath(os.path.join(dirpath, name), HERE)
             for name in filenames

@@ -47,9 +47,14 @@ def _check_install(install: Path, *, fresh: bool) -> None:
     for executable in ('visuomotor', 'sim_node', 'safety_bridge'):
         script = prefix / 'lib' / 'visuomotor' / executable
         assert script.is_file() and os.access(script, os.X_OK), f'lib/visuomotor/{executable}'
+    # What a checkout ships: files git tracks or would add (not the ignored per-machine
+    # verification records and captures a user's twin calibration writes into calibration/).
+    listed = subprocess.run(['git', 'ls-files', '--cached', '--others', '--exclude-standard'],
+                            cwd=REPO, capture_output=True, text=True, check=True).stdout
+    shipped = {REPO / name for name in listed.splitlines()}
     for folder in SHARED:
         source = {p.relative_to(REPO / folder) for p in (REPO / folder).rglob('*')
-                  if p.is_file() and not p.name.startswith('.') and '__pycache__' not in p.parts}
+                  if p.is_file() and p in shipped and not p.name.startswith('.')}
         installed = {p.relative_to(share / folder) for p in (share / folder).rglob('*')
                      if p.is_file()} if (share / folder).exists() else set()
         missing = source - installed

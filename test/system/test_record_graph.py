@@ -55,7 +55,7 @@ def test_a_scripted_quest_session_records_episodes_that_load_back(tmp_path: Path
     assert f'script played ({3 * EPISODES + 2} haptic pulses felt)' in quest_log, quest_log
     assert teleop_log.count('recorder: committing episode') == EPISODES, teleop_log
     assert f'recorder: episode {EPISODES} discarded' in teleop_log, teleop_log
-    assert 'ERROR' not in teleop_log and 'fault' not in bridge_log, (teleop_log, bridge_log)
+    assert 'ERROR' not in teleop_log and '-> fault' not in bridge_log, (teleop_log, bridge_log)
 
     reader = DatasetReader(dataset)
     assert len(reader) == EPISODES and reader.tasks == ['teleop reach']

@@ -767,6 +767,33 @@ def test_clock_jumping_back_while_disarmed_only_resets_the_bookkeeping() -> None
     assert rig.send(offsets(j7=0.2)) == ''
 
 
+def test_joint_states_from_a_new_timeline_before_the_clock_jumps_stop_a_stale_arming() -> None:
+    """Seen in the demo under load: the twin reset (its clock back to 0), the new episode's
+    joint states reached the bridge before its clock jumped, and an arm request in between
+    armed on the old timeline's measurement, which the jump then faulted."""
+    rig = Rig()
+    rig.run(300)  # 3 s of one timeline, disarmed
+    now = rig.t
+    rig.bridge.on_joint_state(now, rig.names, list(rig.q0), 0.02)  # the new timeline's
+    assert rig.bridge.counters.values['joint_state_time_jumps'] == 1
+    ok, message = rig.bridge.arm(now)  # the clock has not jumped here yet
+    assert not ok and 'no joint states' in message
+    rig.k = 0  # the clock jumps too: the bridge arms on the new timeline
+    rig.feed()
+    rig.bridge.tick(rig.t)
+    rig.k += 1
+    rig.feed()
+    assert rig.bridge.arm(rig.t)[0]
+    assert rig.bridge.state is State.HOLDING
+
+
+def test_joint_states_going_back_in_time_while_armed_latch_a_fault() -> None:
+    rig = moving()
+    rig.bridge.on_joint_state(rig.t, rig.names, list(rig.tracking()), rig.t - 5.0)
+    assert rig.bridge.state is State.FAULT
+    assert 'went back in time by 5.000 s while armed' in rig.bridge.fault_reason
+
+
 # -- the braking tail --------------------------------------------------------------------------
 
 

@@ -164,6 +164,7 @@ class BridgeNode(Node):
     def _service(self, name: str, handler: Callable[[float], tuple[bool, str]]
                  ) -> Callable[[Trigger.Request, Trigger.Response], Trigger.Response]:
         def serve(request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+            take_pending(self.joint_states, self._on_joint_state)  # decide on what arrived
             response.success, response.message = handler(self._now())
             if response.success:
                 self.get_logger().info(f'~/{name}: {response.message}')

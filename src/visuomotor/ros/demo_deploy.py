@@ -168,8 +168,9 @@ class GraphSession:
     """
 
     def __init__(self, supervisor: Supervisor, graph: GraphProcesses,
-                 say: Callable[[str], None]) -> None:
-        self.node, self.graph, self.say = supervisor, graph, say
+                 say: Callable[[str], None] | None = None) -> None:
+        self.node, self.graph = supervisor, graph
+        self.say = say or (lambda line: None)
         self.monitor = GraphMonitor(supervisor.context)
         self.executor = SingleThreadedExecutor(context=supervisor.context)
         self.executor.add_node(supervisor)

@@ -17,13 +17,16 @@ late. A real robot does not wait for anyone; a simulator can. In lockstep mode:
 from __future__ import annotations
 
 import threading
+import time
 
+from rclpy.clock import Clock
+from rclpy.clock_type import ClockType
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Header
 
 from visuomotor.ros.stamps import ns_to_stamp, stamp_to_ns
-from visuomotor.sim.lockstep import FUTURE_S, REPORT_PERIOD_S, LockstepGate
+from visuomotor.sim.lockstep import FUTURE_S, HEARTBEAT_S, REPORT_PERIOD_S, LockstepGate
 
 TOPIC = '/sim/lockstep'
 
@@ -48,6 +51,10 @@ class LockstepReporter:
         self._name = node.get_name()
         self._pub = node.create_publisher(Header, TOPIC, lockstep_qos())
         node.create_timer(REPORT_PERIOD_S, self.report)
+        # A heartbeat on the wall clock: the twin tells a live consumer (maybe holding the
+        # clock through a long inference) from a dead one by it.
+        node.create_timer(HEARTBEAT_S, self._heartbeat,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     def progress(self, stamp_s: float) -> None:
         """The node has handled its input stream up to `stamp_s` (simulated time).
@@ -76,6 +83,12 @@ class LockstepReporter:
                 return
         self.hold(None)
 
+    def _heartbeat(self) -> None:
+        with self._lock:
+            value = self._sent
+        if value is not None:
+            self._send(value)
+
     def report(self) -> None:
         """Publish the progress if it changed (also every REPORT_PERIOD_S of the clock)."""
         if not self.enabled:
@@ -90,11 +103,14 @@ class LockstepReporter:
             if value == self._sent:
                 return
             self._sent = value
+        self._send(value)
+
+    def _send(self, value: float) -> None:
         msg = Header(frame_id=self._name)
         msg.stamp = ns_to_stamp(int(round(value * 1e9)))
         self._pub.publish(msg)
 
 
 def on_report_msg(gate: LockstepGate, msg: Header, clock_s: float) -> None:
-    """Feed a /sim/lockstep message to the gate."""
-    gate.on_report(msg.frame_id, stamp_to_ns(msg.stamp) * 1e-9, clock_s)
+    """Feed a /sim/lockstep message to the gate (received now, on the monotonic clock)."""
+    gate.on_report(msg.frame_id, stamp_to_ns(msg.stamp) * 1e-9, clock_s, time.monotonic())

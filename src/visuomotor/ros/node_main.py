@@ -305,6 +305,7 @@ def _run(lifecycle: _Lifecycle, make: Callable[[], NodeT], args: list[str] | Non
     executor.add_node(node)
     lifecycle.guard = node.create_guard_condition(lambda: None)
     lifecycle.phase = 'running'
+    node.get_logger().info(f'{name} running (Ctrl-C or SIGTERM stops it)')
     failure: BaseException | None = None
     try:
         try:

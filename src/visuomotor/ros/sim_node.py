@@ -124,7 +124,9 @@ class SimNode(Node):
                                  self._on_gripper, 10)
         self.create_service(Trigger, '~/reset', self._on_reset)
         self.lockstep = LockstepGate.from_names(str(params['lockstep_with']),
-                                                float(params['max_lead_s']))
+                                                float(params['max_lead_s']),
+                                                float(params['lockstep_silence_s']))
+        self._gone: set[str] = set()
         self.lockstep.restart(self.twin.time_s)
         if self.lockstep.consumers:
             self.create_subscription(
@@ -208,8 +210,16 @@ class SimNode(Node):
 
         While waiting, the current /clock is repeated now and then and a long wait is logged.
         """
-        behind = self.lockstep.behind(self.twin.time_s + self.stepper.tick_s)
         wall = time.monotonic()
+        gone = set(self.lockstep.gone(wall))
+        for name in sorted(gone - self._gone):
+            self.get_logger().warning(
+                f'lockstep: {name} has not reported for {self.lockstep.silence_s:g} s (dead or '
+                'hung?): simulated time goes on without it until it reports again')
+        for name in sorted(self._gone - gone):
+            self.get_logger().info(f'lockstep: {name} reports again')
+        self._gone = gone
+        behind = self.lockstep.behind(self.twin.time_s + self.stepper.tick_s, wall)
         if not behind:
             if self._waiting_since is not None:
                 self.lockstep_wait_s += wall - self._waiting_since

@@ -54,6 +54,9 @@ from visuomotor.trajectory import JointTrajectoryCommand
 
 Vector = npt.NDArray[np.float64]
 
+#: Joint-state stamps that go back by more than this start a new timeline (seconds).
+TIME_JUMP_S = 1.0
+
 DISCLAIMER = ('visuomotor safety bridge: NOT a certified safety function. It limits and '
               "watches commands in software; a hardware E-stop within reach and the robot's "
               'own safety configuration (Franka Desk / UR safety settings) are required.')
@@ -218,7 +221,10 @@ class SafetyBridge:
         """A /joint_states message.
 
         Messages without the arm joints (a gripper's) are ignored; non-finite arm positions
-        latch a fault; a stamp that does not advance does not count as fresh.
+        latch a fault; a stamp that does not advance does not count as fresh. Stamps that go
+        back by more than TIME_JUMP_S come from a new timeline (a restarted driver, a reset
+        twin whose clock this bridge may not have seen jump yet): the old measurement is
+        dropped, so nothing arms on it, and a bridge that is holding or moving faults.
         """
         index = {name: i for i, name in enumerate(names)}
         if not all(name in index for name in self.robot.joint_names):
@@ -230,6 +236,9 @@ class SafetyBridge:
         q = np.array([positions[index[name]] for name in self.robot.joint_names], dtype=float)
         if not np.all(np.isfinite(q)):
             self._fault(now_s, f'joint state is not finite: {q.tolist()}')
+            return
+        if stamp_s < self._measured.stamp_s - TIME_JUMP_S:
+            self._joint_state_time_jumped(now_s, self._measured.stamp_s - stamp_s)
             return
         if stamp_s <= self._measured.stamp_s:
             self.counters.add('joint_states_not_advancing')
@@ -595,6 +604,16 @@ class SafetyBridge:
         self._held_after_fault = self._fault_while_disarmed
         self._tracking_since_s = None
         self._set_state(now_s, State.FAULT, why, level='error')
+
+    def _joint_state_time_jumped(self, now_s: float, jump: float) -> None:
+        self.counters.add('joint_state_time_jumps')
+        self._measured = _Measured()
+        if self.state in (State.DISARMED, State.FAULT):
+            self._event(now_s, 'warn', f'joint states went back in time by {jump:.3f} s (a '
+                        'restarted driver or a reset twin): waiting for fresh ones')
+        else:
+            self._fault(now_s, f'joint states went back in time by {jump:.3f} s while '
+                        f'{self.state.value} (a restarted driver or a reset twin)')
 
     def _clock_jumped(self, now_s: float, jump: float) -> None:
         self.counters.add('clock_jumps')

@@ -27,6 +27,9 @@ SIM_NODE_PARAMS = (
           'race past its queued messages. Empty: free running, like a real robot'),
     Param('max_lead_s', 0.03, 'lockstep only: how far simulated time may run ahead of the '
           'slowest consumer (s)', 0.005, 1.0),
+    Param('lockstep_silence_s', 2.0, 'lockstep only: a consumer silent this long (wall clock; '
+          'live ones send a heartbeat) is dead or hung, and simulated time goes on without it '
+          'until it reports again, so the rest of the graph sees the failure (s)', 0.5, 60.0),
     Param('camera_noise_std', 2.0, 'Gaussian sensor noise added to every rendered frame (8-bit '
           'levels, like a real sensor; a noiseless still scene would look frozen to the '
           "stack's frozen-camera check); 0 disables", 0.0, 50.0),

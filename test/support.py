@@ -29,3 +29,62 @@ def make_test_bundle(directory: Path, **kwargs: object) -> Path:
     from visuomotor.training.export import untrained_bundle
     untrained_bundle(directory, **kwargs)  # type: ignore[arg-type]
     return directory
+
+
+class FollowedProcess:
+    """A child process whose output (stdout and stderr together) is read on a thread, so a
+    test can wait for a line while it runs (nodes, `visuomotor launch`)."""
+
+    def __init__(self, command: list[str], env: dict[str, str], cwd: Path) -> None:
+        import subprocess
+        import threading
+
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**env, 'RCUTILS_LOGGING_BUFFERED_STREAM': '0', 'PYTHONUNBUFFERED': '1',
+                 'ROS_LOG_DIR': str(cwd / 'ros_log')})
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        """Everything printed so far."""
+        return ''.join(self.lines)
+
+    def wait_for(self, pattern: str, timeout_s: float = 60.0) -> bool:
+        """Whether `pattern` (a regex) appears before the timeout or the process's end."""
+        import re
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if re.search(pattern, self.output):
+                return True
+            if self.process.poll() is not None:
+                self._reader.join(5)
+                return re.search(pattern, self.output) is not None
+            time.sleep(0.05)
+        return False
+
+    def finish(self, timeout_s: float = 30.0) -> int | None:
+        """The exit code, or None (then killed) when it is still running after `timeout_s`."""
+        import subprocess
+
+        try:
+            code = self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL it (a test that failed must not leave it behind)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import configparser
 import json
-import re
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from support import REPO
+from support import REPO, FollowedProcess
 
 pytestmark = pytest.mark.slow
 
@@ -109,47 +106,13 @@ def test_every_console_script_is_in_lib_visuomotor_and_tested_here(
     assert scripts == set(EXECUTABLES) | {'visuomotor'}, 'a new executable: add it to EXECUTABLES'
 
 
-class _Process:
+class _Process(FollowedProcess):
     """An executable of lib/visuomotor started as `ros2 run` would, with its output followed."""
 
-    def __init__(self, command: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.lines: list[str] = []
-        self.process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True,
-                                        env={**env, 'RCUTILS_LOGGING_BUFFERED_STREAM': '0',
-                                             'PYTHONUNBUFFERED': '1',
-                                             'ROS_LOG_DIR': str(cwd / 'ros_log')})
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return ''.join(self.lines)
-
-    def wait_for(self, pattern: str, timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if re.search(pattern, self.output):
-                return True
-            if self.process.poll() is not None:
-                self._reader.join(5)
-                return bool(re.search(pattern, self.output))
-            time.sleep(0.1)
-        return False
-
-    def finish(self, timeout_s: float = 30.0) -> int:
-        try:
-            code = self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+    def finish(self, timeout_s: float = 30.0) -> int:  # type: ignore[override]
+        code = super().finish(timeout_s)
+        if code is None:
             pytest.fail(f'still running {timeout_s} s after SIGINT:\n{self.output}')
-        self._reader.join(5)
         return code
 
 

@@ -10,16 +10,14 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from support import REPO
+from support import REPO, FollowedProcess
 
 TWIN = ['use_sim_time:=true']
 OVERRIDE = 'calibration_override:=lifecycle_test'
@@ -103,53 +101,27 @@ PROBE = textwrap.dedent('''
 ''')
 
 
-class _Process:
-    """A node process with its output (stdout and stderr together) followed."""
+class _Process(FollowedProcess):
+    """A node process (from the source tree) whose waits and exits fail the test."""
 
     def __init__(self, command: list[str], cwd: Path) -> None:
-        self.lines: list[str] = []
-        env = {**os.environ, 'PYTHONPATH': os.pathsep.join(
-                   [str(REPO / 'src'), os.environ.get('PYTHONPATH', '')]),
-               'RCUTILS_LOGGING_BUFFERED_STREAM': '0', 'PYTHONUNBUFFERED': '1',
-               'ROS_LOG_DIR': str(cwd / 'ros_log')}
-        self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        super().__init__(command, {**os.environ, 'PYTHONPATH': os.pathsep.join(
+            [str(REPO / 'src'), os.environ.get('PYTHONPATH', '')])}, cwd)
 
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return ''.join(self.lines)
-
-    def wait_for(self, pattern: str, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not re.search(pattern, self.output):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.kill()
-                pytest.fail(f'no {pattern!r} in the output:\n{self.output}')
-            time.sleep(0.05)
+    def wait_for(self, pattern: str, timeout_s: float = 60.0) -> bool:
+        if not super().wait_for(pattern, timeout_s):
+            self.kill()
+            pytest.fail(f'no {pattern!r} in the output:\n{self.output}')
+        return True
 
     def signal(self, signum: int) -> None:
         self.process.send_signal(signum)
 
-    def finish(self, timeout_s: float = 30.0) -> int:
-        try:
-            code = self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.kill()
+    def finish(self, timeout_s: float = 30.0) -> int:  # type: ignore[override]
+        code = super().finish(timeout_s)
+        if code is None:
             pytest.fail(f'still running {timeout_s} s after the signal:\n{self.output}')
-        self._reader.join(5)
         return code
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 def _node(module: str, tmp_path: Path) -> _Process:

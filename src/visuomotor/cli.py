@@ -290,8 +290,8 @@ def _train_demo(args: argparse.Namespace) -> int:
     from visuomotor.paths import share_dir
     from visuomotor.training.demo_policy import train_demo
 
-    models = Path(args.models) if args.models else share_dir() / 'models'
-    train_demo(Path(args.work), models)
+    models = output_folder(args.models, '--models') if args.models else share_dir() / 'models'
+    train_demo(output_folder(args.work, '--work'), models)
     return 0
 
 
@@ -317,6 +317,7 @@ def _launch(args: argparse.Namespace) -> int:
     from visuomotor.ros.runner import parse_launch_arguments, run_graph
 
     build, _ = GRAPHS[args.graph]
+    output_folder(args.log_dir, '--log-dir')
     _default_dds_profile()
     try:
         values = parse_launch_arguments(args.arguments)

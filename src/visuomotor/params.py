@@ -66,7 +66,7 @@ class Param:
         else:
             shown = str(self.default).lower() if isinstance(self.default, bool) \
                 else repr(self.default)
-        return f'e.g. -p {self.name}:={shown} (default {self.default!r})'
+        return f'e.g. {self.name}:={shown} (default {self.default!r})'
 
     def check(self, value: object) -> ParamValue:
         """The value, validated (ints are accepted for float parameters).
@@ -99,7 +99,8 @@ class Param:
 
 
 def _shown(value: object) -> str:
-    kinds = {bool: 'a boolean', int: 'an integer', float: 'a number', str: 'a string'}
+    kinds = {bool: 'a boolean', int: 'an integer', float: 'a number', str: 'a string',
+             list: 'a list'}
     return f'{value!r} ({kinds.get(type(value), type(value).__name__)})'
 
 

@@ -58,12 +58,17 @@ class Parser(argparse.ArgumentParser):
         if message.startswith('unrecognized arguments:'):
             options = [o for o in self._option_string_actions if o.startswith('--')]
             for token in message.split(':', 1)[1].split():
-                if token.startswith('--'):
-                    close = difflib.get_close_matches(token.split('=')[0], options, n=1,
-                                                      cutoff=0.6)
-                    if close:
-                        hints.append(f'{token.split("=")[0]}: did you mean {close[0]}? '
-                                     '(options are not abbreviated)')
+                name = token.split('=')[0]
+                if not name.startswith('--'):
+                    continue
+                close = [o for o in options if o.startswith(name)] or \
+                    difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+                if close:
+                    hints.append(f'{name}: did you mean {close[0]}? (options are not '
+                                 'abbreviated)')
+                elif name == '--device':
+                    hints.append(f'--device: {self.prog} has no device choice (only '
+                                 '`visuomotor train` takes --device)')
         hints.append(f'see `{self.prog} --help`')
         return ''.join(f'\n  {hint}' for hint in hints)
 

@@ -175,11 +175,11 @@ ROWS = [
     Row('train-cuda-index-beyond-the-gpus', 'train {dataset} {tmp}/new --device cuda:7',
         '--device cuda:7', 'CUDA devices (cuda:0', marks=CUDA),
     Row('evaluate-has-no-device', 'evaluate {bundle} --device cuda', '--device',
-        'see `visuomotor evaluate --help`'),
+        'only `visuomotor train` takes --device'),
     Row('explain-has-no-device', 'explain {bundle} {dataset} --device cuda', '--device',
-        'see `visuomotor explain --help`'),
+        'only `visuomotor train` takes --device'),
     Row('alignment-has-no-device', 'alignment-test --device cuda', '--device',
-        'see `visuomotor alignment-test --help`'),
+        'only `visuomotor train` takes --device'),
     # an existing bundle, output paths that are folders, files or in no folder
     Row('train-into-a-bundle', 'train {dataset} {existing_bundle}', 'already holds a policy '
         'bundle', '--overwrite'),

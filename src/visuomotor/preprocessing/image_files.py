@@ -100,4 +100,5 @@ def _describe(image: npt.NDArray[Any]) -> str:
     bits = image.dtype.itemsize * 8
     kind = 'float' if np.issubdtype(image.dtype, np.floating) else 'bit'
     depth = f'{bits}-bit float' if kind == 'float' else f'{bits}-bit'
-    return f'a {depth} image with {channels} channel{"s" if channels != 1 else ""}'
+    article = 'an' if depth.startswith('8') else 'a'
+    return f'{article} {depth} image with {channels} channel{"s" if channels != 1 else ""}'

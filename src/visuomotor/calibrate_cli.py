@@ -32,6 +32,7 @@ import argparse
 import datetime
 from pathlib import Path
 
+from visuomotor.cli import output_folder
 from visuomotor.errors import VisuomotorError
 
 
@@ -44,7 +45,7 @@ def _twin(args: argparse.Namespace) -> int:
     from visuomotor.sim.config import load_scene
 
     robot = load_scene(args.scene).robot.name
-    out = Path(args.out or f'calibration/twin_{robot}')
+    out = output_folder(args.out or f'calibration/twin_{robot}', '--out')
     result = calibrate_twin(args.scene, out, report=lambda line: print(f'  {line}'))
     for name, fit in result.intrinsics.items():
         k = fit.intrinsics
@@ -131,7 +132,7 @@ def _board(text: str, folder: Path):  # type: ignore[no-untyped-def]
 def _detections(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from visuomotor.calibration.charuco import detect_board
 
-    folder = Path(args.rig)
+    folder = output_folder(args.rig, '--rig')
     board = _board(args.board, folder)
     captures, views = _views_from(args.captures)
     if args.camera not in views:
@@ -219,6 +220,17 @@ def _gate(args: argparse.Namespace) -> int:
     return 0 if decision.allowed else 1
 
 
+def _non_negative_hours(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0.0 or value == float('inf'):
+        raise argparse.ArgumentTypeError(f"must be a number of hours >= 0 (0: the rig's "
+                                         f'verification.yaml), got {text!r}')
+    return value
+
+
 def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register `calibrate` and its tools."""
     calibrate = commands.add_parser('calibrate', help='calibrate and verify the cameras',
@@ -257,6 +269,6 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
         tool.set_defaults(run=run)
     gate = tools.add_parser('gate', help='would the deploy graph start now?')
     gate.add_argument('--rig', required=True, help='rig calibration folder or name')
-    gate.add_argument('--max-age-h', type=float, default=0.0,
+    gate.add_argument('--max-age-h', type=_non_negative_hours, default=0.0,
                       help="age limit (h); 0: the rig's verification.yaml")
     gate.set_defaults(run=_gate)

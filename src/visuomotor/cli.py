@@ -20,16 +20,145 @@ visuomotor calibrate twin|verify|gate ...   calibrate the cameras, verify them b
 from __future__ import annotations
 
 import argparse
+import difflib
+import os
+import re
+import signal
 import sys
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from visuomotor.errors import VisuomotorError
 
+#: The exit code of a command stopped with Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with options spelled out in full and errors that say where to look.
+
+    Prefix matching is off (allow_abbrev=False) on every parser and subparser: with it,
+    `evaluate --seed 3` was silently read as `--seeds 3`. An unknown option is refused with
+    the closest real one, and every error points at the command's --help.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault('allow_abbrev', False)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def error(self, message: str) -> NoReturn:
+        """Print the usage and the error (with a hint), exit 2."""
+        self.print_usage(sys.stderr)
+        self.exit(2, f'{self.prog}: error: {message}{self._hint(message)}\n')
+
+    def _hint(self, message: str) -> str:
+        hints = []
+        if message.startswith('unrecognized arguments:'):
+            options = [o for o in self._option_string_actions if o.startswith('--')]
+            for token in message.split(':', 1)[1].split():
+                name = token.split('=')[0]
+                if not name.startswith('--'):
+                    continue
+                close = [o for o in options if o.startswith(name)] or \
+                    difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+                if close:
+                    hints.append(f'{name}: did you mean {close[0]}? (options are not '
+                                 'abbreviated)')
+                elif name == '--device':
+                    hints.append(f'--device: {self.prog} has no device choice (only '
+                                 '`visuomotor train` takes --device)')
+        hints.append(f'see `{self.prog} --help`')
+        return ''.join(f'\n  {hint}' for hint in hints)
+
+
+def _whole(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= minimum."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f'must be a whole number >= {minimum}, got {text!r}')
+        return value
+    return parse
+
+
+def _number(minimum: float, *, inclusive: bool = True) -> Callable[[str], float]:
+    """An argparse type: a finite number >= (or >) minimum."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float('nan')
+        if not (value >= minimum if inclusive else value > minimum) or value == float('inf'):
+            raise argparse.ArgumentTypeError(
+                f'must be a number {">=" if inclusive else ">"} {minimum:g}, got {text!r}')
+        return value
+    return parse
+
+
+def output_file(path: str | Path, flag: str, example: str) -> Path:
+    """An output file path that can be written: not a folder, in a folder that exists.
+
+    Checked before any work, so an hour of work is not lost to a typo at the end (and no
+    writer reports success for a file it could not write).
+    """
+    out = Path(path)
+    if out.is_dir():
+        raise VisuomotorError(f'{flag} {path}: is a folder; give a file path, e.g. '
+                              f'{out / example}')
+    folder = out.parent
+    if not folder.is_dir():
+        state = 'is not a folder' if folder.exists() else 'does not exist'
+        raise VisuomotorError(f'{flag} {path}: the folder {folder} {state}; create it first '
+                              f'(mkdir -p {folder}) or give another path')
+    if not os.access(folder, os.W_OK):
+        raise VisuomotorError(f'{flag} {path}: the folder {folder} is not writable; give a '
+                              'path in a folder you can write to')
+    return out
+
+
+def output_folder(path: str | Path, flag: str) -> Path:
+    """An output folder, created if missing; refused when it is a file or cannot be made."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise VisuomotorError(f'{flag} {path}: is a file, not a folder; give a folder path '
+                              '(it is created if missing)')
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VisuomotorError(f'{flag} {path}: cannot create the folder ({exc.strerror}); '
+                              'give a folder you can write to') from None
+    if not os.access(out, os.W_OK):
+        raise VisuomotorError(f'{flag} {path}: the folder is not writable; give a folder you '
+                              'can write to')
+    return out
+
+
+def _default_dds_profile() -> None:
+    """Point Fast DDS at the package's large-image profile unless the user chose one.
+
+    Camera frames need its shared-memory segment; scripts/env.sh exports it, but
+    `source .venv/bin/activate` does not.
+    """
+    if 'FASTDDS_DEFAULT_PROFILES_FILE' in os.environ:
+        return
+    from visuomotor.paths import share_dir
+
+    profile = share_dir() / 'config' / 'dds' / 'fastdds_large_images.xml'
+    if profile.is_file():
+        os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = str(profile)
+
 
 def _demo(args: argparse.Namespace) -> int:
+    out = output_folder(args.out, '--out')
+    _default_dds_profile()
     from visuomotor.ros.demo import run_demo  # imports rclpy: only for this command
 
-    failed = run_demo(Path(args.out), print, episodes=args.episodes)
+    failed = run_demo(out, print, episodes=args.episodes)
     return 1 if failed else 0
 
 
@@ -44,23 +173,30 @@ def _spec(args: argparse.Namespace) -> int:
 
 def _preprocess(args: argparse.Namespace) -> int:
     import cv2
-    import numpy as np
 
     from visuomotor.cameras.encodings import convert_color
     from visuomotor.preprocessing import Preprocessor, load_spec, to_display_image
+    from visuomotor.preprocessing.image_files import read_image
 
     spec = load_spec(args.spec)
-    flags = cv2.IMREAD_UNCHANGED if spec.input_encoding == 'mono16' else cv2.IMREAD_COLOR
-    image = cv2.imread(str(args.image), flags)
-    if image is None:
-        raise VisuomotorError(f'{args.image}: cannot be read as an image')
-    source = 'mono16' if spec.input_encoding == 'mono16' else 'bgr8'
-    frame = convert_color(np.asarray(image), source, spec.input_encoding)
+    out = Path(args.out) if args.out else Path(args.image).with_suffix('.model_input.png')
+    output_file(out, '--out', 'model_input.png')
+    if not cv2.haveImageWriter(str(out)):
+        kind = out.suffix or 'a file without a suffix'
+        raise VisuomotorError(f'--out {out}: OpenCV cannot write {kind}; give a .png '
+                              '(lossless) or .jpg path')
+    mono16 = spec.input_encoding == 'mono16'
+    loaded = read_image(args.image, mono16=mono16)
+    if loaded.conversions:
+        print(f'note: {loaded.note(str(args.image))}', file=sys.stderr)
+    source = 'mono16' if mono16 else 'bgr8'
+    frame = convert_color(loaded.image, source, spec.input_encoding)
     model_input = Preprocessor(spec)(frame, camera=str(args.image))
     shown, encoding = to_display_image(model_input, spec)
-    out = Path(args.out) if args.out else Path(args.image).with_suffix('.model_input.png')
     written = convert_color(shown, encoding, 'bgr8' if encoding != 'mono8' else 'mono8')
-    cv2.imwrite(str(out), written)
+    if not cv2.imwrite(str(out), written):
+        raise VisuomotorError(f'--out {out}: OpenCV could not write the image; give a .png '
+                              'path in a writable folder')
     print(f'{spec.describe()}')
     print(f'model input {model_input.shape} {model_input.dtype}: min {model_input.min():.3f} '
           f'max {model_input.max():.3f}; wrote {out}')
@@ -72,6 +208,7 @@ def _dataset_check(args: argparse.Namespace) -> int:
 
     sheet = Path(args.sheet) if args.sheet else Path(args.path).with_name(
         Path(args.path).name + '_contact_sheet.png')
+    output_file(sheet, '--sheet', 'contact_sheet.png')
     report = check_dataset(args.path, sheet=sheet, rate_tolerance=args.rate_tolerance,
                            max_skew_ms=args.max_skew_ms)
     for line in report.lines():
@@ -86,7 +223,8 @@ def _dataset_check(args: argparse.Namespace) -> int:
 def _dataset_export(args: argparse.Namespace) -> int:
     from visuomotor.recording.hdf5_export import export_hdf5
 
-    print(f'wrote {export_hdf5(args.path, args.out)}')
+    out = output_file(args.out, 'OUT', 'dataset.hdf5')
+    print(f'wrote {export_hdf5(args.path, out)}')
     return 0
 
 
@@ -94,6 +232,10 @@ def _train(args: argparse.Namespace) -> int:
     from visuomotor.training.config import TrainConfig
     from visuomotor.training.train import train
 
+    _check_bundle_out(Path(args.out), args.overwrite)
+    _check_device(args.device)
+    if args.seed < 0:
+        raise VisuomotorError(f'--seed {args.seed}: must be a whole number >= 0')
     try:
         config = TrainConfig(head=args.head, encoder=args.encoder, history=args.history,
                              chunk_length=args.chunk_length, crop=args.crop, steps=args.steps,
@@ -114,12 +256,47 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_bundle_out(out: Path, overwrite: bool) -> None:
+    """Refuse a bundle folder that is a file, or holds something without --overwrite.
+
+    Checked before the dataset is read, so no training time is lost.
+    """
+    if out.exists() and not out.is_dir():
+        raise VisuomotorError(f'OUT {out}: is a file; give the folder to write the bundle in')
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        what = 'a policy bundle' if (out / 'policy.onnx').exists() else 'files'
+        raise VisuomotorError(f'OUT {out}: already holds {what}; give a new folder, or add '
+                              '--overwrite to replace the bundle there')
+    output_folder(out.parent if not out.exists() else out, 'OUT')
+
+
+def _check_device(device: str) -> None:
+    """`--device`: cpu, or cuda[:N] where torch can use that GPU."""
+    match = re.fullmatch(r'cuda(?::(\d+))?', device)
+    if device == 'cpu':
+        return
+    if match is None:
+        raise VisuomotorError(f'--device {device!r}: expected cpu, cuda or cuda:N')
+    import torch
+
+    if not torch.cuda.is_available():
+        why = ('this torch is a CPU-only build' if torch.version.cuda is None
+               else 'no NVIDIA GPU or driver is visible to it')
+        raise VisuomotorError(f'--device {device}: CUDA is not available here ({why}); use '
+                              '--device cpu, or run on a machine with an NVIDIA GPU and a '
+                              'CUDA build of torch')
+    index = int(match.group(1) or 0)
+    if index >= torch.cuda.device_count():
+        raise VisuomotorError(f'--device {device}: there are {torch.cuda.device_count()} '
+                              f'CUDA devices (cuda:0..cuda:{torch.cuda.device_count() - 1})')
+
+
 def _train_demo(args: argparse.Namespace) -> int:
     from visuomotor.paths import share_dir
     from visuomotor.training.demo_policy import train_demo
 
-    models = Path(args.models) if args.models else share_dir() / 'models'
-    train_demo(Path(args.work), models)
+    models = output_folder(args.models, '--models') if args.models else share_dir() / 'models'
+    train_demo(output_folder(args.work, '--work'), models)
     return 0
 
 
@@ -127,6 +304,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     from visuomotor.policy.bundle import load_bundle
     from visuomotor.training.demo_policy import EVAL_SEEDS, evaluate
 
+    if not args.first_seed and args.seeds > len(EVAL_SEEDS):
+        raise VisuomotorError(f'--seeds {args.seeds}: the demo evaluation has '
+                              f'{len(EVAL_SEEDS)} seeds; give at most {len(EVAL_SEEDS)}, or '
+                              f'--first-seed S to roll out seeds S..S+{args.seeds - 1}')
     seeds = range(args.first_seed, args.first_seed + args.seeds) if args.first_seed else \
         EVAL_SEEDS[:args.seeds]
     result = evaluate(load_bundle(args.bundle), seeds, progress=lambda r: print(
@@ -141,6 +322,8 @@ def _launch(args: argparse.Namespace) -> int:
     from visuomotor.ros.runner import parse_launch_arguments, run_graph
 
     build, _ = GRAPHS[args.graph]
+    output_folder(args.log_dir, '--log-dir')
+    _default_dds_profile()
     try:
         values = parse_launch_arguments(args.arguments)
     except ValueError as exc:
@@ -150,12 +333,12 @@ def _launch(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `visuomotor` command."""
-    parser = argparse.ArgumentParser(prog='visuomotor', description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog='visuomotor', description=__doc__,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest='command', required=True)
     demo = commands.add_parser('demo', help='run the demo on this machine')
     demo.add_argument('--out', default='demo_output', help='output directory for images')
-    demo.add_argument('--episodes', type=int, default=20,
+    demo.add_argument('--episodes', type=_whole(1), default=20,
                       help='seeded episodes of the deployed policy (stage 6)')
     demo.set_defaults(run=_demo)
     spec = commands.add_parser('spec', help='check and describe a preprocessing spec JSON')
@@ -172,9 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
                              'skew; a contact sheet')
     check.add_argument('path', help='the dataset (the path given to the recorder)')
     check.add_argument('--sheet', help='contact sheet PNG (default: <path>_contact_sheet.png)')
-    check.add_argument('--rate-tolerance', type=float, default=0.05,
+    check.add_argument('--rate-tolerance', type=_number(0.0, inclusive=False), default=0.05,
                        help='allowed relative difference of the row rate from the fps')
-    check.add_argument('--max-skew-ms', type=float, default=25.0,
+    check.add_argument('--max-skew-ms', type=_number(0.0, inclusive=False), default=25.0,
                        help='warn when a frame is further than this from its row time')
     check.set_defaults(run=_dataset_check)
     export = tools.add_parser('export-hdf5', help='robomimic-style HDF5')
@@ -217,6 +400,8 @@ def _training_parsers(commands: argparse._SubParsersAction) -> None:  # type: ig
     train.add_argument('--include-flagged', action='store_true',
                        help='keep rows flagged while recording (bridge not armed) whose '
                        'values are finite; by default they are skipped, and the log says so')
+    train.add_argument('--overwrite', action='store_true',
+                       help='replace the bundle already in OUT')
     train.set_defaults(run=_train)
     demo = commands.add_parser('train-demo', help='record demonstrations on the twin, train '
                                'the bundled demo policy, evaluate it, write models/')
@@ -225,8 +410,8 @@ def _training_parsers(commands: argparse._SubParsersAction) -> None:  # type: ig
     demo.set_defaults(run=_train_demo)
     evaluate = commands.add_parser('evaluate', help='roll a bundle out on the twin in-process')
     evaluate.add_argument('bundle')
-    evaluate.add_argument('--seeds', type=int, default=20, help='episodes')
-    evaluate.add_argument('--first-seed', type=int, default=0, help='first task seed '
+    evaluate.add_argument('--seeds', type=_whole(1), default=20, help='episodes')
+    evaluate.add_argument('--first-seed', type=_whole(0), default=0, help='first task seed '
                           '(default: the demo evaluation seeds)')
     evaluate.set_defaults(run=_evaluate)
     _explain_parser(commands)
@@ -242,6 +427,10 @@ def _explain(args: argparse.Namespace) -> int:
         except ValueError:
             raise VisuomotorError(f'--episodes {args.episodes!r}: give indices like 0,2,5') \
                 from None
+    if args.stride < 1:
+        raise VisuomotorError(f'--stride {args.stride}: stride must be at least 1 (1 explains '
+                              'every row, 2 every other row, ...)')
+    output_folder(args.out, '--out')
     settings = ExplainSettings(episodes=episodes, stride=args.stride,
                                saliency=not args.no_saliency, scale=args.scale,
                                video=not args.no_video)
@@ -269,9 +458,8 @@ def _alignment_test(args: argparse.Namespace) -> int:
         train_seeds=tuple(range(args.train_scenes)),
         test_seeds=tuple(range(10_000, 10_000 + args.test_scenes)),
         train_steps=args.steps, seed=args.seed)
+    out = output_folder(args.out, '--out')
     report = run_alignment_test(settings, print)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     figure = saliency_figure(report)
     lines = report.lines() + [''] + figure.lines()
     (out / 'alignment_test.md').write_text('\n'.join(lines) + '\n')
@@ -286,8 +474,9 @@ def _alignment_test(args: argparse.Namespace) -> int:
                            'reject': r.reject} for t, r in report.tests.items()}
     data['fullgrad_vs_occlusion_r'] = figure.agreement
     (out / 'alignment_test.json').write_text(json.dumps(data, indent=2) + '\n')
-    cv2.imwrite(str(out / 'alignment_saliency.png'),
-                cv2.cvtColor(figure.image, cv2.COLOR_RGB2BGR))
+    if not cv2.imwrite(str(out / 'alignment_saliency.png'),
+                       cv2.cvtColor(figure.image, cv2.COLOR_RGB2BGR)):
+        raise VisuomotorError(f'--out {out}: could not write alignment_saliency.png there')
     print('\n'.join(lines))
     print(f'written: {out / "alignment_test.md"}, alignment_test.json, alignment_saliency.png')
     return 0
@@ -301,7 +490,7 @@ def _explain_parser(commands: argparse._SubParsersAction) -> None:  # type: igno
     explain.add_argument('--out', default='explain_output', help='folder to write')
     explain.add_argument('--episodes', help='comma-separated episode indices (default: all)')
     explain.add_argument('--stride', type=int, default=1, help='explain every N-th row')
-    explain.add_argument('--scale', type=int, default=3, help='enlargement of the view')
+    explain.add_argument('--scale', type=_whole(1), default=3, help='enlargement of the view')
     explain.add_argument('--no-saliency', action='store_true', help='feature points only '
                          '(no backward passes: much faster)')
     explain.add_argument('--no-video', action='store_true', help='contact sheets and plots '
@@ -311,21 +500,130 @@ def _explain_parser(commands: argparse._SubParsersAction) -> None:  # type: igno
                               'E2E policies for two tasks sharing scenes, encoders swapped '
                               'and frozen, paired t-test (seed 001, Table IV)')
     vat.add_argument('--out', default='alignment_output', help='folder to write')
-    vat.add_argument('--train-scenes', type=int, default=200, help='demonstration scenes')
-    vat.add_argument('--test-scenes', type=int, default=50, help='paired test rollouts')
-    vat.add_argument('--steps', type=int, default=1500, help='training steps per policy')
-    vat.add_argument('--seed', type=int, default=0)
+    vat.add_argument('--train-scenes', type=_whole(1), default=200,
+                     help='demonstration scenes')
+    vat.add_argument('--test-scenes', type=_whole(2), default=50,
+                     help='paired test rollouts (a t-test needs at least 2)')
+    vat.add_argument('--steps', type=_whole(1), default=1500, help='training steps per policy')
+    vat.add_argument('--seed', type=_whole(0), default=0)
     vat.set_defaults(run=_alignment_test)
 
 
+def _chosen_parser(parser: argparse.ArgumentParser,
+                   args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub)parser of the command that `args` selected."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(getattr(args, action.dest, None) or '')
+            if chosen is not None:
+                return _chosen_parser(chosen, args)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line (exits 2 on an error).
+
+    Unknown options are refused by the subcommand they were given to, so its usage and the
+    closest real option are shown.
+    """
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        _chosen_parser(parser, args).error(f'unrecognized arguments: {" ".join(extras)}')
+    return args
+
+
+def missing_module_message(exc: ModuleNotFoundError) -> str:
+    """What to do when a module is missing: which environment to use, or what to rebuild."""
+    name = exc.name or str(exc)
+    if name.split('.')[0] == 'visuomotor':
+        return (f'the installed visuomotor package has no module {name!r} (an incomplete '
+                'install): rebuild it (`colcon build`, or `make setup` in the checkout)')
+    root = name.split('.')[0]
+    if root.startswith('rcl') or root.endswith(('_msgs', '_interfaces', '_srvs')):
+        return (f'Python module {name!r} (ROS 2) is not found by {sys.executable}: source '
+                'ROS 2 first (source /opt/ros/<distro>/setup.bash), or run it as '
+                '`scripts/env.sh visuomotor ...` after `make setup`')
+    return (f'Python module {name!r} is not installed for {sys.executable}, so this is not '
+            "the project's environment: run `make setup` once, then use "
+            '`scripts/env.sh visuomotor ...` (or `source .venv/bin/activate`)')
+
+
+class _CtrlC:
+    """Ctrl-C while a command runs, remembered.
+
+    Python raises KeyboardInterrupt wherever the main thread is; inside the initialisation
+    of an extension module (pybind11: mujoco, torch, ...) it becomes "ImportError:
+    initialization failed", which a library's `except ImportError` may even swallow. The
+    flag lets `main` still end with the interrupt's message and exit code.
+    """
+
+    pressed = False
+
+    @classmethod
+    def handler(cls, signum: int, frame: object) -> None:
+        cls.pressed = True
+        raise KeyboardInterrupt
+
+
+def _caused_by_ctrl_c(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `visuomotor` console script."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the `visuomotor` console script.
+
+    Exit codes: 0 done, 1 a check failed (dataset check, verify, gate), 2 bad input or a
+    refusal (the message names the input and the fix), 130 stopped with Ctrl-C.
+    """
     try:
-        return int(args.run(args))
+        args = parse_args(argv)
+    except SystemExit as stop:  # --help, or a usage error (already printed)
+        return stop.code if isinstance(stop.code, int) else 2
+    except KeyboardInterrupt:
+        print('visuomotor: interrupted (Ctrl-C)', file=sys.stderr)
+        return EXIT_INTERRUPTED
+    command = ' '.join(str(v) for v in (args.command, getattr(args, 'tool', None)) if v)
+    interrupted = f'visuomotor {command}: interrupted (Ctrl-C); stopped'
+    _CtrlC.pressed = False
+    previous = signal.getsignal(signal.SIGINT)
+    watch = previous is signal.default_int_handler and \
+        threading.current_thread() is threading.main_thread()  # not where Ctrl-C is ignored
+    if watch:
+        signal.signal(signal.SIGINT, _CtrlC.handler)
+    try:
+        code = int(args.run(args))
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (VisuomotorError, FileNotFoundError, TimeoutError) as exc:
-        print(f'visuomotor {args.command}: error: {exc}', file=sys.stderr)
+        if _CtrlC.pressed:
+            print(interrupted, file=sys.stderr)
+            return EXIT_INTERRUPTED
+        print(f'visuomotor {command}: error: {exc}', file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        print(f'visuomotor {command}: error: {missing_module_message(exc)}', file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if _CtrlC.pressed or _caused_by_ctrl_c(exc):
+            print(interrupted, file=sys.stderr)
+            return EXIT_INTERRUPTED
+        raise
+    finally:
+        if watch:
+            signal.signal(signal.SIGINT, previous)
+    if _CtrlC.pressed:
+        print(interrupted, file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return code
 
 
 if __name__ == '__main__':

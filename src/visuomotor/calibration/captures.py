@@ -12,6 +12,7 @@ calibration can be re-solved, audited or compared later from exactly the same pi
 from __future__ import annotations
 
 import datetime
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +24,14 @@ import yaml
 
 from visuomotor.calibration.rig_files import CalibrationFileError, write_atomic
 from visuomotor.calibration.verify import CameraView
-from visuomotor.config_fields import FieldReader
+from visuomotor.config_fields import FieldReader, read_yaml
+from visuomotor.preprocessing.image_files import ImageFileError, read_image
 from visuomotor.robots.description import RobotDescription
 from visuomotor.robots.kinematics import flange_pose
 
 Image = npt.NDArray[np.uint8]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -97,22 +101,28 @@ def load_captures(folder: str | Path) -> Captures:
     if not header.is_file():
         raise CalibrationFileError(str(root), 'is not a capture folder (no capture.yaml): '
                                    'capture views with `visuomotor launch calibrate`')
-    info = FieldReader(yaml.safe_load(header.read_text(encoding='utf-8')), str(header),
+    info = FieldReader(read_yaml(header, CalibrationFileError, str(header)), str(header),
                        CalibrationFileError)
     names = info.raw('joint_names')
     cameras = info.raw('cameras')
     views = []
     for path in sorted(root.glob('[0-9][0-9][0-9][0-9].yaml')):
-        reader = FieldReader(yaml.safe_load(path.read_text(encoding='utf-8')), str(path),
+        reader = FieldReader(read_yaml(path, CalibrationFileError, str(path)), str(path),
                              CalibrationFileError)
         q = reader.numbers('joint_positions_rad', len(names))
         images = {}
         for camera in reader.raw('cameras'):
-            image = cv2.imread(str(root / f'{path.stem}_{camera}.png'), cv2.IMREAD_COLOR)
-            if image is None:
-                raise CalibrationFileError(str(root / f'{path.stem}_{camera}.png'),
-                                           'missing or not an image: re-capture this view')
-            images[str(camera)] = np.ascontiguousarray(image[:, :, ::-1], dtype=np.uint8)
+            file = root / f'{path.stem}_{camera}.png'
+            try:
+                loaded = read_image(file)
+            except ImageFileError as error:
+                raise CalibrationFileError(str(file), f'{str(error).split(": ", 1)[1]}; or '
+                                           f're-capture this view (or delete {path.name} to '
+                                           'leave it out)') from None
+            if loaded.conversions:
+                _log.warning(loaded.note(str(file)))
+            images[str(camera)] = np.ascontiguousarray(loaded.image[:, :, ::-1],
+                                                       dtype=np.uint8)
         serials = reader.raw('serials') if reader.has('serials') else {}
         views.append(CaptureView(int(path.stem), np.asarray(q), images,
                                  {str(k): str(v) for k, v in dict(serials).items()}))

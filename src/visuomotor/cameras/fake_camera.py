@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,9 @@ import numpy.typing as npt
 
 from visuomotor.cameras.camera import CameraError, Clock, ThreadedCamera, pace
 from visuomotor.cameras.synthetic import synthetic_scene
+from visuomotor.preprocessing.image_files import IMAGE_SUFFIXES, ImageFileError, read_image
+
+_log = logging.getLogger(__name__)
 
 
 class _LoopedFrames(ThreadedCamera):
@@ -70,16 +74,24 @@ class FolderCamera(_LoopedFrames):
         self.folder = Path(folder)
 
     def _prepare(self) -> list[npt.NDArray[np.uint8]]:
-        paths = sorted(p for p in self.folder.glob('*')
-                       if p.suffix.lower() in ('.png', '.jpg', '.jpeg', '.bmp'))
+        if not self.folder.is_dir():
+            state = 'is not a folder' if self.folder.exists() else 'does not exist'
+            raise CameraError(f'camera {self.name!r}: folder {self.folder} {state}; give a '
+                              'folder of images (folder: in the camera config)')
+        paths = sorted(p for p in self.folder.glob('*') if p.suffix.lower() in IMAGE_SUFFIXES)
         if not paths:
-            raise CameraError(f'camera {self.name!r}: no images in {self.folder}')
+            raise CameraError(f'camera {self.name!r}: no images in {self.folder} (expected '
+                              f'{", ".join(IMAGE_SUFFIXES)} files)')
         frames = []
         for path in paths:
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
-                raise CameraError(f'camera {self.name!r}: cannot read {path}')
-            frames.append(np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), np.uint8))
+            try:
+                loaded = read_image(path)
+            except ImageFileError as error:
+                raise CameraError(f'camera {self.name!r}: {error}; or remove it from the '
+                                  'folder') from None
+            if loaded.conversions:
+                _log.warning(f'camera {self.name!r}: {loaded.note(str(path))}')
+            frames.append(np.asarray(cv2.cvtColor(loaded.image, cv2.COLOR_BGR2RGB), np.uint8))
         shapes = {f.shape for f in frames}
         if len(shapes) != 1:
             raise CameraError(f'camera {self.name!r}: images in {self.folder} differ in size '

@@ -216,8 +216,7 @@ def _explain_episode(reader: DatasetReader, index: int, runtime: PolicyRuntime, 
     picks = np.unique(np.linspace(0, len(rendered) - 1, min(settings.sheet_frames,
                                                             len(rendered))).round().astype(int))
     sheet = out / f'episode_{index}_sheet.png'
-    cv2.imwrite(str(sheet), cv2.cvtColor(_sheet([rendered[i] for i in picks]),
-                                         cv2.COLOR_RGB2BGR))
+    _write_png(sheet, cv2.cvtColor(_sheet([rendered[i] for i in picks]), cv2.COLOR_RGB2BGR))
     result.files.append(sheet)
     for camera, series in points.items():
         if not series:
@@ -226,7 +225,7 @@ def _explain_episode(reader: DatasetReader, index: int, runtime: PolicyRuntime, 
         result.points[camera] = array
         figure = trajectory_figure(first_views[camera], array, fps, camera, settings.scale)
         path = out / f'episode_{index}_{camera}_points.png'
-        cv2.imwrite(str(path), cv2.cvtColor(figure, cv2.COLOR_RGB2BGR))
+        _write_png(path, cv2.cvtColor(figure, cv2.COLOR_RGB2BGR))
         result.files.append(path)
     if result.points:
         npz = out / f'episode_{index}_points.npz'
@@ -234,3 +233,10 @@ def _explain_episode(reader: DatasetReader, index: int, runtime: PolicyRuntime, 
         np.savez(npz, allow_pickle=False, **arrays)
         result.files.append(npz)
     return result
+
+
+def _write_png(path: Path, image: npt.NDArray[Any]) -> None:
+    """Write an image, or say that it could not be (cv2.imwrite only returns False)."""
+    if not cv2.imwrite(str(path), image):
+        raise ExplainError(f'{path}: could not be written; check that its folder exists, is '
+                           'writable and has space')

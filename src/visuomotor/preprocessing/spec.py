@@ -470,6 +470,10 @@ def load_spec(path: str | Path) -> PreprocessSpec:
         text = file.read_text(encoding='utf-8')
     except OSError as exc:
         raise SpecError(str(file), f'cannot be read ({exc.strerror})') from None
+    except UnicodeDecodeError:
+        raise SpecError(str(file), 'is not a text file (a preprocessing spec is JSON, e.g. '
+                        'config/preprocessing/imagenet_224.json): give the spec, not an '
+                        'image') from None
     return PreprocessSpec.from_json(text, source=str(file))
 
 

@@ -74,7 +74,8 @@ class BridgeNode(Node):
             raise ParameterError('control_rate_hz', f'{rate:g} Hz is faster than the '
                                  f'{profile.driver.package} controller runs '
                                  f'({profile.driver.controller_rate_hz:g} Hz): lower it')
-        workspace = load_workspace(str(params['workspace'])) if params['workspace'] else None
+        workspace = load_workspace(str(params['workspace']), profile.robot.name) \
+            if params['workspace'] else None
         self.bridge = SafetyBridge(profile, workspace, timing_from_params(params, profile.driver))
         self.profile = profile
         self.joint_names = list(profile.robot.joint_names)

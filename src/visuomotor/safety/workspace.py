@@ -23,6 +23,13 @@ class WorkspaceError(FieldError):
     """A workspace box file is missing or invalid."""
 
 
+#: No arm this stack drives reaches further than this from its base (m): a coordinate beyond
+#: it is a unit mistake (millimetres), not a cell.
+PLAUSIBLE_REACH_M = 3.0
+#: A slowdown zone wider than this (m) is a unit mistake too.
+PLAUSIBLE_ZONE_M = 1.0
+
+
 @dataclass(frozen=True)
 class WorkspaceBox:
     """An axis-aligned box in the robot base frame.
@@ -62,6 +69,13 @@ def workspace_from_dict(data: object, source: str = 'workspace') -> WorkspaceBox
     lo = np.array(reader.numbers('min_xyz_m', 3))
     hi = np.array(reader.numbers('max_xyz_m', 3))
     zone = reader.number('slowdown_zone_m', positive=True)
+    for key, values in (('min_xyz_m', lo), ('max_xyz_m', hi), ('slowdown_zone_m', [zone])):
+        limit = PLAUSIBLE_ZONE_M if key == 'slowdown_zone_m' else PLAUSIBLE_REACH_M
+        if any(abs(v) > limit for v in values):
+            shown = [float(v) for v in values] if len(values) > 1 else float(values[0])
+            raise WorkspaceError(key, f'{shown} looks like millimetres: values are metres in '
+                                 f'the robot base frame (no arm reaches beyond {limit:g} m); '
+                                 'divide by 1000, e.g. 150 mm -> 0.15')
     for axis, name in enumerate('xyz'):
         if hi[axis] - lo[axis] <= 2.0 * zone:
             raise WorkspaceError('max_xyz_m', f'{name} range [{lo[axis]}, {hi[axis]}] m must be '
@@ -70,11 +84,17 @@ def workspace_from_dict(data: object, source: str = 'workspace') -> WorkspaceBox
                         max_xyz_m=hi, slowdown_zone_m=zone, source=source)
 
 
-def load_workspace(name_or_path: str | Path) -> WorkspaceBox:
+def load_workspace(name_or_path: str | Path, robot: str | None = None) -> WorkspaceBox:
     """A box by name (a file in config/workspaces) or path.
 
+    Args:
+        name_or_path: the box's name or file.
+        robot: the robot that will be held in it; a box measured for another robot (its
+            `robot:` field) is refused. None: not checked.
+
     Raises:
-        WorkspaceError: empty name (no default box), unknown name or an invalid file.
+        WorkspaceError: empty name (no default box), unknown name, an invalid file, or a box
+            for another robot.
     """
     text = str(name_or_path)
     if not text:
@@ -85,6 +105,11 @@ def load_workspace(name_or_path: str | Path) -> WorkspaceBox:
                        WorkspaceError)
     data = read_yaml(path, WorkspaceError, 'workspace')
     try:
-        return workspace_from_dict(data, str(path))
+        box = workspace_from_dict(data, str(path))
     except WorkspaceError as error:
         raise WorkspaceError(f'{path}: {error.field}', str(error).split(': ', 1)[1]) from None
+    if robot is not None and box.robot != robot:
+        raise WorkspaceError(f'{path}: robot', f'the box was measured for {box.robot!r}, but '
+                             f'this is {robot!r}: give the workspace of the {robot} cell '
+                             f'(e.g. twin_{robot} on the twin), or measure one')
+    return box

@@ -10,6 +10,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from visuomotor.sim import mujoco_gl  # noqa: F401  (sets MUJOCO_GL before mujoco loads)
+
+# isort: split
 import mujoco
 import numpy as np
 import numpy.typing as npt

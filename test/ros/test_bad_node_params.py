@@ -55,14 +55,6 @@ class Row:
     marks: tuple[pytest.MarkDecorator, ...] = ()
 
 
-def _not_mine(reason: str) -> tuple[pytest.MarkDecorator, ...]:
-    return (pytest.mark.xfail(strict=True, reason=reason),)
-
-
-SIM_DESTROY = _not_mine('sim_node.py: SimNode.destroy_node uses self.twin, which a refusal '
-                        'after the parameters leaves unset; the context shutdown in '
-                        'node_main then raises AttributeError (issue 21, item 0 owner)')
-
 ROWS = [
     # a misspelt name: refused, with the closest one and the list
     Row('sim-misspelt', 'sim_node', '-p real_time_facter:=1.0', 'real_time_facter',
@@ -128,13 +120,10 @@ ROWS = [
     Row('recorder-dataset-is-a-file', 'recorder_node',
         '-p dataset:={tmp}/a_file -p calibration_override:=test', 'a_file is a file',
         'choose a new dataset path'),
-    # refusals after the parameters that end in a traceback today, in files other sessions
-    # own (strict xfail: remove the mark when they are fixed)
-    Row('sim-unknown-scene', 'sim_node', '-p scene:=nosuch', "'nosuch'", 'available',
-        marks=SIM_DESTROY),
-    Row('malformed-override', 'sim_node', '-p seed', 'seed', 'name:=value',
-        marks=_not_mine('rclpy.init raises RCLError on a -p without :=; node_main.py calls '
-                        'it outside any handler (item 0 owner)')),
+    # refused after the parameters were read (the node is torn down half built), and a
+    # command line rclpy itself cannot parse
+    Row('sim-unknown-scene', 'sim_node', '-p scene:=nosuch', "'nosuch'", 'available'),
+    Row('malformed-override', 'sim_node', '-p seed', 'seed', 'name:=value'),
 ]
 
 

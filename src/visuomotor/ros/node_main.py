@@ -288,7 +288,13 @@ def _run(lifecycle: _Lifecycle, make: Callable[[], NodeT], args: list[str] | Non
         try:
             lifecycle.interruptible = True
             # No rclpy signal handlers: they would shut the context down under the node.
-            rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+            try:
+                rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+            except _rclpy.RCLError as error:  # a malformed --ros-args command line
+                raise VisuomotorError(
+                    f'the command line arguments are not valid ROS arguments ({error}); give '
+                    'parameters as --ros-args -p name:=value (e.g. -p seed:=3) or a '
+                    '--params-file') from None
             node = make()
         finally:
             lifecycle.interruptible = False

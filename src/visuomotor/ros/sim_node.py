@@ -289,8 +289,10 @@ class SimNode(Node):
         self.diagnostics_pub.publish(array)
 
     def destroy_node(self) -> None:
-        """Release the renderers with the node."""
-        self.twin.close()
+        """Release the renderers with the node (none yet if it refused to start)."""
+        twin = getattr(self, 'twin', None)
+        if twin is not None:
+            twin.close()
         super().destroy_node()
 
 

@@ -8,8 +8,9 @@ late. A real robot does not wait for anyone; a simulator can. In lockstep mode:
 - every consumer node (parameter `lockstep:=true`) publishes, on `/sim/lockstep`
   (std_msgs/Header: frame_id = its node name, stamp = the simulated time it has caught up
   to), its progress: the newest /joint_states stamp it has handled (`progress`), or the
-  clock when it tracks no stream, never past a time it holds (`hold`: the policy node holds
-  the time of the observation its inference is working on);
+  clock when it tracks no stream; while it holds the clock (`hold`: the policy node, for the
+  observation its inference is working on) the report says so (frame_id `<name>/hold`) and
+  the twin does not move past the held time at all;
 - the sim node (parameter `lockstep_with:=<node names>`) advances only while every named
   consumer's progress is within `max_lead_s` of the next tick (visuomotor.sim.lockstep).
 """
@@ -29,6 +30,8 @@ from visuomotor.ros.stamps import ns_to_stamp, stamp_to_ns
 from visuomotor.sim.lockstep import FUTURE_S, HEARTBEAT_S, REPORT_PERIOD_S, LockstepGate
 
 TOPIC = '/sim/lockstep'
+#: frame_id suffix of a report that holds the clock (no lead while it lasts).
+HOLD_SUFFIX = '/hold'
 
 
 def lockstep_qos() -> QoSProfile:
@@ -44,7 +47,7 @@ class LockstepReporter:
         self.enabled = enabled
         self._progress: float | None = None
         self._hold: float | None = None
-        self._sent: float | None = None
+        self._sent: tuple[float, bool] | None = None  # (value, holding)
         self._lock = threading.Lock()  # hold() may come from a worker thread
         if not enabled:
             return
@@ -70,7 +73,12 @@ class LockstepReporter:
         self.report()
 
     def hold(self, time_s: float | None) -> None:
-        """Keep the twin's clock within the lead of `time_s` until released (None)."""
+        """Stop the twin's clock at `time_s` (no lead) until released (None).
+
+        What the policy node does while an inference runs: simulated time stands still, as in
+        the in-process rollout, so a slow inference on a loaded machine acts as early as a
+        fast one.
+        """
         with self._lock:
             self._hold = time_s
         if time_s is None:
@@ -85,9 +93,9 @@ class LockstepReporter:
 
     def _heartbeat(self) -> None:
         with self._lock:
-            value = self._sent
-        if value is not None:
-            self._send(value)
+            sent = self._sent
+        if sent is not None:
+            self._send(*sent)
 
     def report(self) -> None:
         """Publish the progress if it changed (also every REPORT_PERIOD_S of the clock)."""
@@ -98,19 +106,22 @@ class LockstepReporter:
             if self._progress is not None and self._progress > now + FUTURE_S:
                 self._progress = None  # from before a reset
             value = now if self._progress is None else self._progress
+            holding = self._hold is not None
             if self._hold is not None:
                 value = min(value, self._hold)
-            if value == self._sent:
+            if (value, holding) == self._sent:
                 return
-            self._sent = value
-        self._send(value)
+            self._sent = (value, holding)
+        self._send(value, holding)
 
-    def _send(self, value: float) -> None:
-        msg = Header(frame_id=self._name)
+    def _send(self, value: float, holding: bool) -> None:
+        msg = Header(frame_id=self._name + (HOLD_SUFFIX if holding else ''))
         msg.stamp = ns_to_stamp(int(round(value * 1e9)))
         self._pub.publish(msg)
 
 
 def on_report_msg(gate: LockstepGate, msg: Header, clock_s: float) -> None:
     """Feed a /sim/lockstep message to the gate (received now, on the monotonic clock)."""
-    gate.on_report(msg.frame_id, stamp_to_ns(msg.stamp) * 1e-9, clock_s, time.monotonic())
+    name = msg.frame_id.removesuffix(HOLD_SUFFIX)
+    gate.on_report(name, stamp_to_ns(msg.stamp) * 1e-9, clock_s, time.monotonic(),
+                   holding=name != msg.frame_id)

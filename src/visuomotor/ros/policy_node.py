@@ -68,6 +68,7 @@ from visuomotor.ros.image_conversion import image_to_numpy
 from visuomotor.ros.lockstep import LockstepReporter
 from visuomotor.ros.node_main import run_node
 from visuomotor.ros.parameters import declare_parameters
+from visuomotor.ros.pending import take_pending
 from visuomotor.ros.stamps import stamp_to_ns
 from visuomotor.ros.trajectory_conversion import trajectory_to_msg
 
@@ -130,11 +131,15 @@ class PolicyNode(Node):
         self.gripper_pub = self.create_publisher(Float64, str(params['gripper_topic']), 10)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.latency_pub = self.create_publisher(String, '~/latency', 50)
+        self._inputs = []  # handled first at each tick: decide on what has arrived
         for name, topic in topics.items():
-            self.create_subscription(Image, topic, self._frame_handler(name),
-                                     qos_profile_sensor_data)
+            handler = self._frame_handler(name)
+            self._inputs.append((self.create_subscription(Image, topic, handler,
+                                                          qos_profile_sensor_data), handler))
             log.info(f'camera {name!r} <- {topic}')
-        self.create_subscription(JointState, '/joint_states', self._on_joint_state, 50)
+        self._inputs.append((self.create_subscription(JointState, '/joint_states',
+                                                      self._on_joint_state, 50),
+                             self._on_joint_state))
         # On the twin in lockstep, simulated time waits while an inference runs (as it does
         # in the in-process rollout), within the sim node's max_lead_s.
         self.lockstep = LockstepReporter(self, bool(params['lockstep']))
@@ -236,6 +241,8 @@ class PolicyNode(Node):
     # -- the tick ---------------------------------------------------------------------------
 
     def _tick(self) -> None:
+        for subscription, handle in self._inputs:
+            take_pending(subscription, handle)
         now = self._now()
         with self._lock:
             if self.loop.check_clock(now):

@@ -182,6 +182,10 @@ class SimNode(Node):
         self.camera_noise = CameraNoise.for_episode(self.noise_std, self.seed)
         self.stepper.restart()
         self.lockstep.restart(self.twin.time_s)
+        # The new timeline starts now, on every node: their timers restart from this instant
+        # (rcl restarts a timer one period after the jump it sees), so their ticks fall on
+        # the same multiples of their periods as in the in-process rollout.
+        self.clock_pub.publish(Clock(clock=_stamp(self.twin.time_s)))
         self._wall_start = time.monotonic()
         self._sim_start = self.twin.time_s
         self._pace_wall, self._pace_sim = self._wall_start, self._sim_start
@@ -242,7 +246,6 @@ class SimNode(Node):
         output = self.stepper.tick()
         now = output.time_s
         stamp = _stamp(now)
-        self.clock_pub.publish(Clock(clock=stamp))
         if output.joint_state is not None:
             state = output.joint_state
             msg = JointState(name=self._joint_names)
@@ -266,6 +269,9 @@ class SimNode(Node):
             info = self._infos[name]
             info.header.stamp = capture
             self.info_pubs[name].publish(info)
+        # The clock last: a node whose timer fires on this instant finds its measurements
+        # already sent (a camera frame and its tick at the same time, as in the rollout).
+        self.clock_pub.publish(Clock(clock=stamp))
         if now >= self._next_diagnostics:
             self._publish_diagnostics(now)
             self._next_diagnostics = now + 1.0

@@ -41,6 +41,7 @@ class LockstepGate:
     silence_s: float = 2.0
     origin_s: float = 0.0
     progress: dict[str, float] = field(default_factory=dict)
+    holding: set[str] = field(default_factory=set)
     heard_wall_s: dict[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -54,9 +55,11 @@ class LockstepGate:
         """Simulated time (re)starts at `origin_s` (start-up, a reset)."""
         self.origin_s = origin_s
         self.progress.clear()
+        self.holding.clear()
 
-    def on_report(self, name: str, stamp_s: float, clock_s: float, wall_s: float) -> None:
-        """A consumer's report.
+    def on_report(self, name: str, stamp_s: float, clock_s: float, wall_s: float,
+                  holding: bool = False) -> None:
+        """A consumer's report (`holding`: the clock must not move past `stamp_s` at all).
 
         Any report is a sign of life; one stamped before a reset is not progress.
         """
@@ -65,6 +68,10 @@ class LockstepGate:
         self.heard_wall_s[name] = wall_s
         if stamp_s <= clock_s + FUTURE_S:
             self.progress[name] = stamp_s  # the latest: a held report may go back
+            if holding:
+                self.holding.add(name)
+            else:
+                self.holding.discard(name)
 
     def gone(self, wall_s: float) -> list[str]:
         """Consumers that reported before and have been silent for `silence_s`."""
@@ -72,7 +79,7 @@ class LockstepGate:
 
     def behind(self, next_time_s: float, wall_s: float) -> list[str]:
         """The live consumers more than `max_lead_s` behind `next_time_s` (empty: go ahead)."""
-        limit = next_time_s - self.max_lead_s
         gone = set(self.gone(wall_s))
         return [n for n in self.consumers if n not in gone
-                and self.progress.get(n, self.origin_s) < limit - 1e-9]
+                and self.progress.get(n, self.origin_s) <
+                next_time_s - (0.0 if n in self.holding else self.max_lead_s) - 1e-9]

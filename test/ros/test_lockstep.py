@@ -1,9 +1,10 @@
-"""The twin in lockstep: simulated time waits for a starved consumer, then moves on."""
+"""The twin in lockstep: simulated time waits for each consumer's tick, and for a starved one."""
 
 from __future__ import annotations
 
 import time
 
+import pytest
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 
@@ -11,90 +12,64 @@ from visuomotor.ros.bridge_node import BridgeNode
 from visuomotor.ros.sim_node import SimNode
 
 
-def test_simulated_time_never_runs_more_than_the_lead_ahead_of_a_consumer(ros_context):
-    lead = 0.03
+@pytest.fixture
+def rig(ros_context):
     sim = SimNode(context=ros_context, parameter_overrides=[
         Parameter('real_time_factor', value=0.0), Parameter('image_width', value=32),
-        Parameter('image_height', value=24), Parameter('lockstep_with', value='safety_bridge'),
-        Parameter('max_lead_s', value=lead)])
+        Parameter('image_height', value=24), Parameter('lockstep_with', value='safety_bridge')])
     bridge = BridgeNode(context=ros_context, parameter_overrides=[
         Parameter('use_sim_time', value=True), Parameter('robot', value='fr3'),
         Parameter('workspace', value='twin_fr3'), Parameter('lockstep', value=True)])
-    sim_exec, bridge_exec = (SingleThreadedExecutor(context=ros_context) for _ in range(2))
-    sim_exec.add_node(sim)
-    bridge_exec.add_node(bridge)
-
-    def run(wall_s: float, spin_bridge: bool) -> None:
-        end = time.monotonic() + wall_s
-        while time.monotonic() < end:
-            sim_exec.spin_once(timeout_sec=0.0)
-            if not sim.waiting_for_consumers():
-                sim.tick()
-            if spin_bridge:
-                bridge_exec.spin_once(timeout_sec=0.001)
-    try:
-        run(0.5, spin_bridge=False)  # the bridge has not started spinning: the twin waits
-        assert sim.twin.time_s <= lead + sim.stepper.tick_s + 1e-9
-        run(3.0, spin_bridge=True)
-        assert sim.twin.time_s > 0.5  # it runs with its consumer
-        held = sim.twin.time_s
-        run(0.5, spin_bridge=False)  # the consumer starves: the clock stops within the lead
-        reported = sim.lockstep.progress['safety_bridge']  # its newest joint state handled
-        assert reported <= held + 1e-9
-        assert sim.twin.time_s <= reported + lead + sim.stepper.tick_s + 1e-9
-        assert sim.waiting_for_consumers()
-        run(1.0, spin_bridge=True)
-        assert sim.twin.time_s > held + 0.1
-        assert bridge.bridge.counters.values['faults'] == 0
-    finally:
-        bridge.destroy_node()
-        sim.destroy_node()
+    executors = (SingleThreadedExecutor(context=ros_context),
+                 SingleThreadedExecutor(context=ros_context))
+    executors[0].add_node(sim)
+    executors[1].add_node(bridge)
+    yield sim, bridge, executors
+    bridge.destroy_node()
+    sim.destroy_node()
 
 
-def test_progress_is_reported_at_once_without_the_report_timer(ros_context):
-    """Seen in the demo: the policy released its hold (inference done) before its executor
-    handed it the joint states that arrived meanwhile, so the release reported nothing new;
-    the twin waited, its clock stood still, and the report timer (on that clock) never fired
-    again. New progress must be published when it is handled, not on the next timer."""
-    from rclpy.node import Node
-    from std_msgs.msg import Header
-
-    from visuomotor.ros.lockstep import TOPIC, LockstepReporter, lockstep_qos
-    from visuomotor.ros.stamps import stamp_to_ns
-
-    consumer = Node('consumer', context=ros_context)  # never spun: its timer cannot fire
-    reporter = LockstepReporter(consumer, True)
-    listener = Node('listener', context=ros_context)
-    reports: list[float] = []
-    listener.create_subscription(Header, TOPIC, lambda msg: reports.append(
-        stamp_to_ns(msg.stamp) * 1e-9), lockstep_qos())
-    executor = SingleThreadedExecutor(context=ros_context)
-    executor.add_node(listener)
-
-    def received(value: float) -> bool:
-        end = time.monotonic() + 5.0
-        while time.monotonic() < end and not any(abs(r - value) < 1e-6 for r in reports):
-            executor.spin_once(timeout_sec=0.01)
-        return any(abs(r - value) < 1e-6 for r in reports)
-    try:
-        assert received_after(lambda: reporter.progress(100.0), received, 100.0)
-        reporter.hold(100.0)  # an inference starts at 100.0
-        reporter.progress(100.02)  # states handled meanwhile: the hold still wins
-        reporter.hold(None)  # released: 100.02 goes out at once
-        assert received(100.02)
-        reporter.progress(100.03)  # handled after the release
-        assert received(100.03)
-        assert reports == sorted(reports)
-    finally:
-        listener.destroy_node()
-        consumer.destroy_node()
-
-
-def received_after(action, received, value: float) -> bool:
-    """Wait for discovery by repeating `action` until `value` arrives."""
-    end = time.monotonic() + 10.0
+def run(sim, executors, wall_s: float, spin_bridge: bool = True) -> None:
+    """The sim node's loop (spin_sim, without pacing) with the bridge beside it."""
+    end = time.monotonic() + wall_s
     while time.monotonic() < end:
-        action()
-        if received(value):
-            return True
-    return False
+        executors[0].spin_once(timeout_sec=0.0)
+        if not sim.waiting_for_consumers():
+            sim.tick()
+        if spin_bridge:
+            executors[1].spin_once(timeout_sec=0.001)
+
+
+def test_simulated_time_waits_for_every_tick_of_its_consumer(rig) -> None:
+    sim, bridge, executors = rig
+    run(sim, executors, 0.5, spin_bridge=False)  # the bridge has not started spinning
+    assert sim.twin.time_s <= sim.twin.timestep_s / 2
+    ticks: list[float] = []
+    tick = bridge.bridge.tick
+    bridge.bridge.tick = lambda now: (ticks.append(now), tick(now))[1]  # type: ignore[method-assign]
+    run(sim, executors, 3.0)
+    assert sim.twin.time_s > 0.3  # it runs with its consumer
+    # The bridge ticked at every 10 ms of simulated time, none skipped (the clock never ran
+    # past a tick that had not happened).
+    steps = [round((b - a) * 1000) for a, b in zip(ticks, ticks[1:], strict=False)]
+    assert steps and set(steps) == {10}, steps
+    held = sim.twin.time_s
+    run(sim, executors, 0.5, spin_bridge=False)  # the consumer starves
+    assert sim.twin.time_s <= held + 0.01 + 1e-9  # at most up to its next tick
+    assert sim.waiting_for_consumers()
+    assert abs(sim.twin.time_s * 100 - round(sim.twin.time_s * 100)) < 1e-6  # at its tick
+    run(sim, executors, 1.0)
+    assert sim.twin.time_s > held + 0.1
+    assert bridge.bridge.counters.values['faults'] == 0
+
+
+def test_a_consumer_that_dies_no_longer_holds_the_twin(rig) -> None:
+    """A killed node (no report, no heartbeat) must not freeze the twin: the bridge's
+    watchdog on the rest of the graph has to see it stop."""
+    sim, bridge, executors = rig
+    run(sim, executors, 1.0)
+    held = sim.twin.time_s
+    silence = sim.lockstep.silence_s
+    run(sim, executors, silence + 1.0, spin_bridge=False)  # silent: no heartbeat either
+    assert sim.twin.time_s > held + 0.1
+    assert sim.lockstep.gone(time.monotonic()) == ['safety_bridge']

@@ -82,6 +82,8 @@ class BridgeNode(Node):
         self.joint_states_topic = str(params['joint_states_topic']) or \
             profile.driver.joint_states_topic
         self.arm_on_start = bool(params['arm_on_start'])
+        self._arm_pending = self.arm_on_start
+        self._resets_seen = 0
         for warning in profile.warnings:
             log.warning(warning)
         lim = profile.limits
@@ -121,7 +123,7 @@ class BridgeNode(Node):
             self._log_file = path.open('a', buffering=1)  # one line per decision, flushed
         self._published_state: State | None = None
         self._next_diagnostics = 0.0
-        self.create_timer(self.bridge.timing.control_period_s, self._tick)
+        self.lockstep.follow(self.create_timer(self.bridge.timing.control_period_s, self._tick))
         # Fully qualified, as get_publishers_info_by_topic wants it.
         self._command_topic = self.resolve_topic_name('~/command')
         self.create_timer(0.1, self._poll_command_sources)
@@ -146,9 +148,8 @@ class BridgeNode(Node):
     # -- inputs -----------------------------------------------------------------------------
 
     def _on_joint_state(self, msg: JointState) -> None:
-        stamp = stamp_to_ns(msg.header.stamp) * 1e-9
-        self.bridge.on_joint_state(self._now(), list(msg.name), list(msg.position), stamp)
-        self.lockstep.progress(stamp)
+        self.bridge.on_joint_state(self._now(), list(msg.name), list(msg.position),
+                                   stamp_to_ns(msg.header.stamp) * 1e-9)
 
     def _on_command(self, msg: JointTrajectory, info: MessageInfo) -> None:
         self.bridge.on_command(self._now(), trajectory_from_msg(msg), _publisher(info))
@@ -189,10 +190,14 @@ class BridgeNode(Node):
     def _tick(self) -> None:
         take_pending(self.joint_states, self._on_joint_state)
         now = self._now()
-        if self.arm_on_start and self.bridge.state is State.DISARMED and \
+        counters = self.bridge.counters.values
+        resets = counters['clock_jumps'] + counters['joint_state_time_jumps']
+        if self.arm_on_start and resets != self._resets_seen:  # the twin reset: arm again
+            self._resets_seen, self._arm_pending = resets, True
+        if self._arm_pending and self.bridge.state is State.DISARMED and \
                 self.bridge.measured_q is not None:
             ok, message = self.bridge.arm(now)
-            self.arm_on_start = not ok
+            self._arm_pending = not ok
             if not ok:
                 self.get_logger().warning(f'arm_on_start: {message}', throttle_duration_sec=2.0)
         setpoint, decision = self.bridge.tick(now)

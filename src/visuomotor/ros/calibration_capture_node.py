@@ -103,8 +103,9 @@ class CalibrationCaptureNode(Node):
                                      qos_profile_sensor_data)
         self.create_subscription(JointState, '/joint_states', self._on_joint_state, 50)
         self.create_service(Trigger, '~/capture', self._on_capture)
-        self.create_timer(STEP_S, self._tick)
+        tick_timer = self.create_timer(STEP_S, self._tick)
         self.lockstep = LockstepReporter(self, bool(params['lockstep']))
+        self.lockstep.follow(tick_timer)
         what = (f'{len(self.poses)} poses through {params["command_topic"]}'
                 if self.mode == 'robot' else 'operator views (call ~/capture for each)')
         self._say(f'capturing {self.cameras} of rig {self.rig.rig}: {what}; into '

@@ -19,7 +19,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -44,7 +44,6 @@ from visuomotor.ros.demo_checks import Check
 from visuomotor.ros.graph import deploy_graph
 from visuomotor.ros.graph_monitor import GraphMonitor
 from visuomotor.ros.image_conversion import image_to_numpy
-from visuomotor.ros.lockstep import LockstepReporter
 from visuomotor.ros.runner import GraphProcesses
 from visuomotor.ros.stamps import stamp_to_ns
 from visuomotor.sim.config import SceneConfig, load_scene
@@ -52,7 +51,6 @@ from visuomotor.sim.task import placed
 from visuomotor.training.demo_policy import EVAL_SEEDS, NAME, Evaluation, evaluate
 from visuomotor.training.demos import DEMO_SCENE
 
-SUPERVISOR = 'demo_supervisor'
 STAGES = ('preprocess_ms', 'inference_ms', 'postprocess_ms', 'observation_to_chunk_ms')
 
 
@@ -93,9 +91,8 @@ class Supervisor(Node):
     """Arms, resets and judges; records frames for the video and the policy's latencies."""
 
     def __init__(self, context: Context, scene: SceneConfig) -> None:
-        super().__init__(SUPERVISOR, context=context,
+        super().__init__('demo_supervisor', context=context,
                          parameter_overrides=[Parameter('use_sim_time', value=True)])
-        self.lockstep = LockstepReporter(self, True)  # the sim node waits for it too
         self.scene = scene
         self.robot = scene.robot
         self.object_xyz: tuple[float, float, float] | None = None
@@ -270,11 +267,9 @@ def run_deploy_stage(out_dir: Path, seeds: Sequence[int] = EVAL_SEEDS, model: st
             f'({in_process.wall_s:.0f} s)')
     nodes = deploy_graph({'robot': 'sim', 'scene': scene_name, 'policy': str(bundle.directory),
                           'real_time_factor': str(real_time_factor), 'seed': str(seeds[0]),
-                          'backend': 'onnxruntime,torch', 'calibration': calibration})
-    # The twin also waits for the supervisor, which holds simulated time while it arms.
-    nodes = [replace(n, parameters={**n.parameters, 'lockstep_with':
-                                    f'{n.parameters["lockstep_with"]},{SUPERVISOR}'})
-             if n.executable == 'sim_node' else n for n in nodes]
+                          'backend': 'onnxruntime,torch', 'calibration': calibration,
+                          # armed at the first joint state of every episode, as in-process
+                          'arm_on_start': 'true'})
     figures = DeployFigures(bundle.directory, [f'{n.name} ({n.executable})' for n in nodes],
                             in_process, real_time_factor=real_time_factor)
     scene = load_scene(scene_name)
@@ -341,22 +336,12 @@ def _episode(session: GraphSession, video: _Video, seed: int, reset: bool, max_s
         node.object_xyz = node.target_xy = None  # the poses of the new episode only
         session.spin_until(lambda: node.now() < before - 0.5 and node.joint_stamp < before - 0.5
                            and node.object_xyz is not None, 30.0, 'the twin to restart')
-    # Armed at the start of the episode, before the policy's first chunk, as the in-process
-    # rollout arms it: the bridge holds the measured pose until a command stamped after the
-    # arming arrives (a stale plan of the last episode is from another timeline: refused).
-    # Simulated time is held while the service answers, so the moment does not depend on how
-    # busy the machine is.
-    for _ in range(100):
-        node.lockstep.hold(node.now())
-        try:
-            answer = session.call('arm')
-        finally:
-            node.lockstep.hold(None)
-        if answer.success:
-            break
-        session.wait_sim(0.02)  # no fresh joint states yet after the reset
-    else:
-        raise VisuomotorError(f'the safety bridge refused to arm: {answer.message}')
+    # The bridge (arm_on_start) arms itself at the first joint state of the episode, before
+    # the policy's first chunk, as the in-process rollout arms it: it holds the measured pose
+    # until a command stamped after the arming arrives (a stale plan of the last episode is
+    # from another timeline: refused).
+    session.spin_until(lambda: node.bridge_state in ('holding', 'armed'), 60.0,
+                       'the bridge to arm at the start of the episode')
     start = node.now()
     since = math.nan
 

@@ -156,7 +156,7 @@ class PolicyNode(Node):
             log.info(f'live overlays on ~/debug/<camera> at <= {overlays.rate_hz:g} Hz: '
                      + self._overlay_source(overlays.saliency))
         self._worker.start()
-        self.create_timer(spec.control_period_s, self._tick)
+        self.lockstep.follow(self.create_timer(spec.control_period_s, self._tick))
         log.info(f'ready: {spec.name} at {rate:g} Hz, {self.loop.scheduler.config.mode}, '
                  f'commands -> {params["command_topic"]}')
 
@@ -193,10 +193,9 @@ class PolicyNode(Node):
         return handle
 
     def _on_joint_state(self, msg: JointState) -> None:
-        stamp = stamp_to_ns(msg.header.stamp) * 1e-9
         with self._lock:
-            reason = self.loop.on_joint_state(stamp, list(msg.name), list(msg.position))
-        self.lockstep.progress(stamp)
+            reason = self.loop.on_joint_state(stamp_to_ns(msg.header.stamp) * 1e-9,
+                                              list(msg.name), list(msg.position))
         if reason is not None and 'older' not in reason and 'repeated' not in reason:
             self.get_logger().error(f'/joint_states: {reason}', throttle_duration_sec=2.0)
 

@@ -127,9 +127,11 @@ class RecorderNode(Node):
         for name, handler in (('start', self._start), ('stop', self._stop),
                               ('discard', self._discard)):
             self.create_service(Trigger, f'~/{name}', handler)
-        self.create_timer(0.5 / config.fps, self._tick)  # rows follow new frames (recorder.py)
+        # Rows follow new frames (recorder.py).
+        tick_timer = self.create_timer(0.5 / config.fps, self._tick)
         self.create_timer(1.0, self._publish_diagnostics)
         self.lockstep = LockstepReporter(self, bool(params['lockstep']))
+        self.lockstep.follow(tick_timer)
         self._publish_state('idle')
         self.get_logger().info(f'recording {[c.name for c in cameras]} + {robot.name} at '
                                f'{config.fps:g} Hz into {self.writer.path} '

@@ -7,9 +7,11 @@ Float64MultiArray on /<position controller>/commands and /<gripper controller>/c
 (one value: the opening width in metres). Controller names come from the robot description
 (config/robots/<robot>.yaml). Services: ~/reset (std_srvs/Trigger) starts the next seed.
 
-With `lockstep_with:=<node names>` simulated time never runs more than `max_lead_s` ahead of
-those nodes' progress reports on /sim/lockstep (visuomotor.ros.lockstep): a starved consumer
-slows the twin down instead of seeing its clock race ahead of its queued messages.
+With `lockstep_with:=<node names>` simulated time never runs past those nodes' progress
+reports on /sim/lockstep (visuomotor.ros.lockstep): each of their ticks runs, and its output
+reaches the twin, before the twin moves on, so a starved consumer slows the twin down instead
+of seeing its clock race ahead of its queued messages. The commands already queued are
+applied before every step.
 
 Every other node should run with use_sim_time:=true.
 """
@@ -41,6 +43,7 @@ from visuomotor.ros.lockstep import TOPIC as LOCKSTEP_TOPIC
 from visuomotor.ros.lockstep import lockstep_qos, on_report_msg
 from visuomotor.ros.node_main import pose_to_msg, run_node
 from visuomotor.ros.parameters import declare_parameters
+from visuomotor.ros.pending import take_pending
 from visuomotor.ros.stamps import ns_to_stamp
 from visuomotor.ros.trajectory_conversion import trajectory_from_msg
 from visuomotor.sim.calibration_capture import with_board
@@ -116,12 +119,14 @@ class SimNode(Node):
             c.intrinsics(), frame_id=f'{c.name}_optical_frame') for c in scene.cameras}
         self._image_msgs: dict[str, Image] = {}
         controllers = robot.controllers
-        self.create_subscription(JointTrajectory, f'/{controllers.trajectory}/joint_trajectory',
-                                 self._on_trajectory, 10)
-        self.create_subscription(Float64MultiArray, f'/{controllers.position}/commands',
-                                 self._on_positions, 10)
-        self.create_subscription(Float64MultiArray, f'/{controllers.gripper}/commands',
-                                 self._on_gripper, 10)
+        self._inputs = [  # handled first at every step: apply what has arrived
+            (self.create_subscription(JointTrajectory,
+                                      f'/{controllers.trajectory}/joint_trajectory',
+                                      self._on_trajectory, 10), self._on_trajectory),
+            (self.create_subscription(Float64MultiArray, f'/{controllers.position}/commands',
+                                      self._on_positions, 10), self._on_positions),
+            (self.create_subscription(Float64MultiArray, f'/{controllers.gripper}/commands',
+                                      self._on_gripper, 10), self._on_gripper)]
         self.create_service(Trigger, '~/reset', self._on_reset)
         self.lockstep = LockstepGate.from_names(str(params['lockstep_with']),
                                                 float(params['max_lead_s']),
@@ -129,9 +134,11 @@ class SimNode(Node):
         self._gone: set[str] = set()
         self.lockstep.restart(self.twin.time_s)
         if self.lockstep.consumers:
-            self.create_subscription(
-                Header, LOCKSTEP_TOPIC,
-                lambda msg: on_report_msg(self.lockstep, msg, self.twin.time_s), lockstep_qos())
+            def on_report(msg: Header) -> None:
+                on_report_msg(self.lockstep, msg, self.twin.time_s)
+            self._inputs.append((self.create_subscription(Header, LOCKSTEP_TOPIC, on_report,
+                                                          lockstep_qos()), on_report))
+        self._until: float | None = None
         self._waiting_since: float | None = None
         self._clock_repeated = 0.0
         self.lockstep_wait_s = 0.0
@@ -144,7 +151,7 @@ class SimNode(Node):
             f'twin {robot.name} ({scene.source}): cameras {list(self.image_pubs)}, commands on '
             f'/{controllers.trajectory}/joint_trajectory, /{controllers.position}/commands, '
             f'/{controllers.gripper}/commands; real_time_factor {self.real_time_factor}'
-            + (f'; lockstep with {", ".join(self.lockstep.consumers)} (lead <= '
+            + (f'; lockstep with {", ".join(self.lockstep.consumers)} (lead '
                f'{self.lockstep.max_lead_s:g} s)' if self.lockstep.consumers else ''))
 
     # -- commands ------------------------------------------------------------------------
@@ -210,10 +217,13 @@ class SimNode(Node):
         return max(due - now, 0.0)
 
     def waiting_for_consumers(self) -> bool:
-        """Whether a lockstep consumer is too far behind for the next tick (then wait).
+        """Whether a lockstep consumer does not let the clock move yet (then wait).
 
-        While waiting, the current /clock is repeated now and then and a long wait is logged.
+        Handles the commands and reports already queued first. While waiting, the current
+        /clock is repeated now and then and a long wait is logged.
         """
+        for subscription, handle in self._inputs:
+            take_pending(subscription, handle)
         wall = time.monotonic()
         gone = set(self.lockstep.gone(wall))
         for name in sorted(gone - self._gone):
@@ -223,7 +233,9 @@ class SimNode(Node):
         for name in sorted(self._gone - gone):
             self.get_logger().info(f'lockstep: {name} reports again')
         self._gone = gone
-        behind = self.lockstep.behind(self.twin.time_s + self.stepper.tick_s, wall)
+        self._until = self.lockstep.until(wall)
+        half_step = self.twin.timestep_s / 2.0
+        behind = self.lockstep.behind(self.twin.time_s + half_step, wall)
         if not behind:
             if self._waiting_since is not None:
                 self.lockstep_wait_s += wall - self._waiting_since
@@ -242,8 +254,8 @@ class SimNode(Node):
         return True
 
     def tick(self) -> None:
-        """Advance one tick and publish what is due."""
-        output = self.stepper.tick()
+        """Advance one tick (in lockstep: not past what the consumers allow) and publish."""
+        output = self.stepper.tick(self._until)
         now = output.time_s
         stamp = _stamp(now)
         if output.joint_state is not None:

@@ -44,8 +44,9 @@ class SimQuestNode(Node):
         self._segment = -1
         self._rumbling = False
         self.done = False
-        self.create_timer(1.0 / float(params['rate_hz']), self._tick)
+        tick_timer = self.create_timer(1.0 / float(params['rate_hz']), self._tick)
         self.lockstep = LockstepReporter(self, bool(params['lockstep']))
+        self.lockstep.follow(tick_timer)
         self.get_logger().info(f'simulated Quest ({hand} hand): {len(self.script.segments)} '
                                f'segments, {self.script.duration_s:.1f} s')
 

@@ -83,9 +83,10 @@ class TeleopNode(Node):
             name: self.create_client(Trigger, f'{recorder}/{name}')
             for name in ('start', 'stop', 'discard')}
         self.create_service(Trigger, '~/align', self._align)
-        self.create_timer(1.0 / float(params['timer_rate_hz']), self._tick)
+        tick_timer = self.create_timer(1.0 / float(params['timer_rate_hz']), self._tick)
         self.create_timer(1.0, self._publish_diagnostics)
         self.lockstep = LockstepReporter(self, bool(params['lockstep']))
+        self.lockstep.follow(tick_timer)
         self._publish_state()
         cfg = self.config
         roll, pitch, yaw = (math.degrees(a) for a in rpy_from_matrix(cfg.headset_to_base))

@@ -49,8 +49,9 @@ BRIDGE_NODE_PARAMS = (
           'onto the measured pose after a stop (s)', 0.001, 2.0),
     Param('decision_log', '', 'append every decision record (raw, limited, reasons) to this '
           'JSON-lines file; empty: only the ~/decisions topic'),
-    Param('arm_on_start', False, 'arm as soon as joint states arrive (tests and the twin demo; '
-          'on a real robot, call ~/arm)'),
+    Param('arm_on_start', False, 'arm as soon as joint states arrive, and again after the '
+          'twin resets (its clock jumps back): the twin demo and tests; on a real robot, call '
+          '~/arm'),
     LOCKSTEP_PARAM,
 )
 

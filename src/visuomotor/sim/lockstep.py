@@ -1,13 +1,17 @@
-"""The twin's bounded lead, pure bookkeeping (the ROS side: visuomotor.ros.lockstep).
+"""The twin in lockstep with its consumers, pure bookkeeping (ROS side: visuomotor.ros.lockstep).
 
-In lockstep mode the sim node advances simulated time only while every consumer node it
-waits for has reported progress within `max_lead_s` of the next tick. Consumers that have
-not reported since the last start or reset count as caught up with that moment, so the twin
-waits for a node that is not up yet instead of running ahead of it; reports stamped far ahead
-of the clock come from before a reset and are ignored.
+Every consumer node reports its progress: the simulated time up to which it has done all it
+had to do, which is the time its tick is next due (the safety bridge after its tick at T:
+T + 10 ms). The sim node never steps past the smallest of those (plus `max_lead_s`, 0 by
+default): at each consumer's tick the twin waits until the tick has run and its output has
+arrived, exactly as the in-process rollout calls every part in turn at each instant. A
+consumer that holds the clock (the policy node while it infers) stops it where it is.
 
-A consumer that has reported before and then falls silent for `silence_s` of wall-clock time
-(its process died or hangs: a live consumer repeats its report as a heartbeat, even while it
+Consumers that have not reported since the last start or reset count as caught up with that
+moment, so the twin waits for a node that is not up yet instead of running ahead of it;
+reports stamped far ahead of the clock come from before a reset and are ignored. A consumer
+that has reported before and then falls silent for `silence_s` of wall-clock time (its
+process died or hangs: a live consumer repeats its report as a heartbeat, even while it
 holds the clock) is no longer waited for until it reports again: the twin keeps running, so
 the rest of the graph, the safety bridge's watchdog first, sees the failure as it would on a
 real robot.
@@ -17,27 +21,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-#: Simulated seconds between a consumer's progress reports (only changed values are sent).
-REPORT_PERIOD_S = 0.005
-#: Wall-clock seconds between a consumer's heartbeats (its last report again).
-HEARTBEAT_S = 0.5
+#: Wall-clock seconds between a consumer's heartbeats (its progress, recomputed and sent).
+HEARTBEAT_S = 0.1
 #: A report this far ahead of the twin's clock belongs to a timeline before a reset.
 FUTURE_S = 1.0
 
 
 @dataclass
 class LockstepGate:
-    """The sim node's side (pure bookkeeping): may the clock advance to a time?
+    """The sim node's side: how far may simulated time go now?
 
     Attributes:
         consumers: node names whose progress the twin waits for.
-        max_lead_s: how far the twin's next tick may be ahead of the slowest consumer.
+        max_lead_s: how far past a consumer's progress the twin may run (0: strict lockstep).
         silence_s: wall seconds without any report after which a consumer that has reported
             before is considered gone (not waited for until it reports again).
     """
 
     consumers: tuple[str, ...]
-    max_lead_s: float
+    max_lead_s: float = 0.0
     silence_s: float = 2.0
     origin_s: float = 0.0
     progress: dict[str, float] = field(default_factory=dict)
@@ -45,7 +47,7 @@ class LockstepGate:
     heard_wall_s: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def from_names(cls, names: str, max_lead_s: float, silence_s: float = 2.0
+    def from_names(cls, names: str, max_lead_s: float = 0.0, silence_s: float = 2.0
                    ) -> LockstepGate:
         """A gate for the consumers named in `names`, comma-separated (empty: free running)."""
         return cls(tuple(n.strip() for n in names.split(',') if n.strip()), max_lead_s,
@@ -77,9 +79,18 @@ class LockstepGate:
         """Consumers that reported before and have been silent for `silence_s`."""
         return [n for n, heard in self.heard_wall_s.items() if wall_s - heard > self.silence_s]
 
-    def behind(self, next_time_s: float, wall_s: float) -> list[str]:
-        """The live consumers more than `max_lead_s` behind `next_time_s` (empty: go ahead)."""
+    def limits(self, wall_s: float) -> dict[str, float]:
+        """How far each live consumer lets the clock go (all of them: no limit)."""
         gone = set(self.gone(wall_s))
-        return [n for n in self.consumers if n not in gone
-                and self.progress.get(n, self.origin_s) <
-                next_time_s - (0.0 if n in self.holding else self.max_lead_s) - 1e-9]
+        return {n: self.progress.get(n, self.origin_s)
+                + (0.0 if n in self.holding else self.max_lead_s)
+                for n in self.consumers if n not in gone}
+
+    def until(self, wall_s: float) -> float | None:
+        """The latest simulated time the twin may reach now (None: free running)."""
+        limits = self.limits(wall_s)
+        return min(limits.values()) if limits else None
+
+    def behind(self, next_time_s: float, wall_s: float) -> list[str]:
+        """The live consumers that do not let the clock reach `next_time_s` yet."""
+        return [n for n, limit in self.limits(wall_s).items() if limit < next_time_s - 1e-9]

@@ -22,11 +22,12 @@ SIM_NODE_PARAMS = (
           'the next seed', 0, 2**31 - 1),
     Param('world_frame', 'world', 'frame_id of the privileged /sim poses'),
     Param('lockstep_with', '', 'node names, comma-separated, that report their progress on '
-          '/sim/lockstep (their lockstep:=true): simulated time then never runs more than '
-          'max_lead_s ahead of the slowest of them, so a starved node never sees the clock '
-          'race past its queued messages. Empty: free running, like a real robot'),
-    Param('max_lead_s', 0.03, 'lockstep only: how far simulated time may run ahead of the '
-          'slowest consumer (s)', 0.005, 1.0),
+          '/sim/lockstep (their lockstep:=true): simulated time then never runs past it, so '
+          'every tick of theirs runs, and reaches the twin, before the twin moves on, and a '
+          'starved node never sees the clock race past its queued messages. Empty: free '
+          'running, like a real robot'),
+    Param('max_lead_s', 0.0, 'lockstep only: how far simulated time may run past the '
+          "slowest consumer's progress (s; 0: strict lockstep)", 0.0, 1.0),
     Param('lockstep_silence_s', 2.0, 'lockstep only: a consumer silent this long (wall clock; '
           'live ones send a heartbeat) is dead or hung, and simulated time goes on without it '
           'until it reports again, so the rest of the graph sees the failure (s)', 0.5, 60.0),

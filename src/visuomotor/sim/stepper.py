@@ -41,12 +41,18 @@ class Stepper:
         self._next_joint_state = now + self.joint_state_period_s
         self._next_frame = {name: now + period for name, period in self._frame_period.items()}
 
-    def tick(self) -> TickOutput:
-        """Advance to the next event (at most tick_s) and return what is due."""
+    def tick(self, until_s: float | None = None) -> TickOutput:
+        """Advance to the next event and return what is due.
+
+        At most tick_s, and not past `until_s` (a lockstep limit) by more than half a physics
+        step; always at least one physics step.
+        """
         before = self.twin.time_s
         dt = self.twin.timestep_s
         next_event = min(self._next_joint_state, before + self.tick_s,
                          *self._next_frame.values())
+        if until_s is not None:
+            next_event = min(next_event, until_s)
         self.twin.step(max(1, round((next_event - before) / dt)) * dt)
         now = self.twin.time_s
         output = TickOutput(now)

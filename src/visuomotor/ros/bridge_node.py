@@ -56,6 +56,7 @@ from visuomotor.safety.bridge import DISCLAIMER, Decision, SafetyBridge, Setpoin
 from visuomotor.safety.node_schema import BRIDGE_NODE_PARAMS, timing_from_params
 from visuomotor.safety.profile import load_safety_profile
 from visuomotor.safety.workspace import load_workspace
+from visuomotor.trajectory import JointTrajectoryCommand
 
 
 class BridgeNode(Node):
@@ -83,6 +84,7 @@ class BridgeNode(Node):
             profile.driver.joint_states_topic
         self.arm_on_start = bool(params['arm_on_start'])
         self._arm_pending = self.arm_on_start
+        self._deferred: list[tuple[float, JointTrajectoryCommand, str | None]] = []
         self._resets_seen = 0
         for warning in profile.warnings:
             log.warning(warning)
@@ -152,8 +154,27 @@ class BridgeNode(Node):
                                    stamp_to_ns(msg.header.stamp) * 1e-9)
 
     def _on_command(self, msg: JointTrajectory, info: MessageInfo) -> None:
-        self.bridge.on_command(self._now(), trajectory_from_msg(msg), _publisher(info))
+        now = self._now()
+        command = trajectory_from_msg(msg)
+        if abs(command.start_time_s - now) < SAME_INSTANT_S:
+            # Stamped at this very instant (simulated time in lockstep: the policy and the
+            # bridge tick on the same clock message, in either order): applied right after
+            # this instant's tick, as in the in-process rollout, whatever order the two
+            # processes ran in. On wall time a command arrives after its stamp.
+            self._deferred.append((now, command, _publisher(info)))
+            return
+        self.bridge.on_command(now, command, _publisher(info))
         self._log_events()
+
+    def _apply_deferred(self, before_s: float) -> None:
+        """Apply the deferred commands that arrived before `before_s` (their arrival time)."""
+        keep = []
+        for arrived, command, source in self._deferred:
+            if arrived < before_s:
+                self.bridge.on_command(arrived, command, source)
+            else:
+                keep.append((arrived, command, source))
+        self._deferred = keep
 
     def _on_gripper(self, msg: Float64, info: MessageInfo) -> None:
         decision = self.bridge.on_gripper(self._now(), float(msg.data), _publisher(info))
@@ -190,6 +211,7 @@ class BridgeNode(Node):
     def _tick(self) -> None:
         take_pending(self.joint_states, self._on_joint_state)
         now = self._now()
+        self._apply_deferred(now - SAME_INSTANT_S)  # from earlier instants
         counters = self.bridge.counters.values
         resets = counters['clock_jumps'] + counters['joint_state_time_jumps']
         if self.arm_on_start and resets != self._resets_seen:  # the twin reset: arm again
@@ -210,6 +232,7 @@ class BridgeNode(Node):
             self.limited_pub.publish(limited)
         if decision is not None:
             self._record(decision)
+        self._apply_deferred(now + SAME_INSTANT_S)  # stamped now: after this tick
         self._log_events()
         self._publish_state()
         if now >= self._next_diagnostics or now < self._next_diagnostics - 2.0:
@@ -266,6 +289,10 @@ class BridgeNode(Node):
         if self._log_file is not None:
             self._log_file.close()
         super().destroy_node()
+
+
+#: Stamps this close to the clock are "this instant" (simulated time moves in steps >= 1 ms).
+SAME_INSTANT_S = 1e-6
 
 
 def _publisher(info: MessageInfo) -> str | None:

@@ -186,14 +186,25 @@ class PolicyNode(Node):
                                         throttle_duration_sec=2.0)
                 return
             with self._lock:
+                self._check_clock()
                 error = self.loop.on_frame(camera, stamp_to_ns(msg.header.stamp) * 1e-9, image,
                                            encoding=msg.encoding)
             if error is not None and error.startswith('camera '):
                 self.get_logger().error(error, throttle_duration_sec=2.0)
         return handle
 
+    def _check_clock(self) -> None:
+        """Clear the buffers when the clock went back (a reset twin), before new data lands.
+
+        So the first frames of the new timeline are kept. Call with the lock held.
+        """
+        if self.loop.check_clock(self._now()):
+            self.get_logger().warning('the clock went backwards (a sim reset?): buffers and '
+                                      'chunks cleared')
+
     def _on_joint_state(self, msg: JointState) -> None:
         with self._lock:
+            self._check_clock()
             reason = self.loop.on_joint_state(stamp_to_ns(msg.header.stamp) * 1e-9,
                                               list(msg.name), list(msg.position))
         if reason is not None and 'older' not in reason and 'repeated' not in reason:
@@ -244,9 +255,7 @@ class PolicyNode(Node):
             take_pending(subscription, handle)
         now = self._now()
         with self._lock:
-            if self.loop.check_clock(now):
-                self.get_logger().warning('the clock went backwards (a sim reset?): buffers '
-                                          'and chunks cleared')
+            self._check_clock()
             command = self.loop.command(now)
             obs = self.loop.next_observation(now)
             refusal = self.loop.last_refusal

@@ -56,7 +56,6 @@ from visuomotor.safety.bridge import DISCLAIMER, Decision, SafetyBridge, Setpoin
 from visuomotor.safety.node_schema import BRIDGE_NODE_PARAMS, timing_from_params
 from visuomotor.safety.profile import load_safety_profile
 from visuomotor.safety.workspace import load_workspace
-from visuomotor.trajectory import JointTrajectoryCommand
 
 
 class BridgeNode(Node):
@@ -84,7 +83,8 @@ class BridgeNode(Node):
             profile.driver.joint_states_topic
         self.arm_on_start = bool(params['arm_on_start'])
         self._arm_pending = self.arm_on_start
-        self._deferred: list[tuple[float, JointTrajectoryCommand, str | None]] = []
+        # Inputs that arrived at the current instant, with their arrival times, in order.
+        self._deferred: list[tuple[float, Callable[[], object]]] = []
         self._resets_seen = 0
         for warning in profile.warnings:
             log.warning(warning)
@@ -156,32 +156,35 @@ class BridgeNode(Node):
     def _on_command(self, msg: JointTrajectory, info: MessageInfo) -> None:
         now = self._now()
         command = trajectory_from_msg(msg)
-        if abs(command.start_time_s - now) < SAME_INSTANT_S:
-            # Stamped at this very instant (simulated time in lockstep: the policy and the
-            # bridge tick on the same clock message, in either order): applied right after
+        if self.lockstep.enabled and abs(command.start_time_s - now) < SAME_INSTANT_S:
+            # On the twin in lockstep the policy and the bridge tick on the same clock
+            # message, in either order: a command of this instant is applied right after
             # this instant's tick, as in the in-process rollout, whatever order the two
-            # processes ran in. On wall time a command arrives after its stamp.
-            self._deferred.append((now, command, _publisher(info)))
+            # processes ran in. (On wall time a command arrives after its stamp.)
+            source = _publisher(info)
+            self._deferred.append((now, lambda: self.bridge.on_command(now, command, source)))
             return
         self.bridge.on_command(now, command, _publisher(info))
         self._log_events()
 
     def _apply_deferred(self, before_s: float) -> None:
-        """Apply the deferred commands that arrived before `before_s` (their arrival time)."""
-        keep = []
-        for arrived, command, source in self._deferred:
-            if arrived < before_s:
-                self.bridge.on_command(arrived, command, source)
-            else:
-                keep.append((arrived, command, source))
-        self._deferred = keep
+        """Apply, in arrival order, the deferred inputs that arrived before `before_s`."""
+        while self._deferred and self._deferred[0][0] < before_s:
+            self._deferred.pop(0)[1]()
 
     def _on_gripper(self, msg: Float64, info: MessageInfo) -> None:
-        decision = self.bridge.on_gripper(self._now(), float(msg.data), _publisher(info))
+        now, width, source = self._now(), float(msg.data), _publisher(info)
+        if self.lockstep.enabled:  # like a command of this instant, in the order they came
+            self._deferred.append((now, lambda: self._gripper(now, width, source)))
+            return
+        self._gripper(now, width, source)
+
+    def _gripper(self, now: float, width: float, source: str | None) -> None:
+        decision = self.bridge.on_gripper(now, width, source)
         if decision.width_m is not None:
             self.gripper_pub.publish(Float64MultiArray(data=[decision.width_m]))
         elif decision.reason in ('non_finite', 'not_armed'):
-            self.get_logger().warning(f'gripper command {msg.data!r} not sent: '
+            self.get_logger().warning(f'gripper command {width!r} not sent: '
                                       f'{decision.reason}', throttle_duration_sec=1.0)
 
     def _service(self, name: str, handler: Callable[[float], tuple[bool, str]]

@@ -254,7 +254,7 @@ def run_deploy_stage(out_dir: Path, seeds: Sequence[int] = EVAL_SEEDS, model: st
     """
     say = report or (lambda line: None)
     seeds = list(seeds)
-    if seeds != list(range(seeds[0], seeds[0] + len(seeds))):
+    if seeds[0] < 1 or seeds != list(range(seeds[0], seeds[0] + len(seeds))):
         raise ValueError('seeds must be consecutive: the sim node moves to the next on reset')
     start = time.perf_counter()
     from visuomotor.ros.policy_node import resolve_model
@@ -266,7 +266,9 @@ def run_deploy_stage(out_dir: Path, seeds: Sequence[int] = EVAL_SEEDS, model: st
         say(f'    {sum(r.success for r in in_process.results)}/{len(seeds)} successful '
             f'({in_process.wall_s:.0f} s)')
     nodes = deploy_graph({'robot': 'sim', 'scene': scene_name, 'policy': str(bundle.directory),
-                          'real_time_factor': str(real_time_factor), 'seed': str(seeds[0]),
+                          'real_time_factor': str(real_time_factor),
+                          # every episode starts with a reset, the first one too
+                          'seed': str(seeds[0] - 1),
                           'backend': 'onnxruntime,torch', 'calibration': calibration,
                           # armed at the first joint state of every episode, as in-process
                           'arm_on_start': 'true'})
@@ -288,8 +290,9 @@ def run_deploy_stage(out_dir: Path, seeds: Sequence[int] = EVAL_SEEDS, model: st
         session = GraphSession(supervisor, graph, say)
         session.spin_until(lambda: supervisor.bridge_state != '' and supervisor.object_xyz
                            is not None, 180.0, 'the twin and the safety bridge')
+        session.wait_sim(1.0)  # so that the first reset is told apart from the start
         for i, seed in enumerate(seeds):
-            outcome = _episode(session, video, seed, i > 0, max_episode_s, hold_s)
+            outcome = _episode(session, video, seed, max_episode_s, hold_s)
             figures.episodes.append(outcome)
             say(f'    seed {seed}: {"success" if outcome.success else "FAILURE"} after '
                 f'{outcome.sim_s:.1f} s simulated ({outcome.wall_s:.1f} s wall)'
@@ -310,32 +313,31 @@ def run_deploy_stage(out_dir: Path, seeds: Sequence[int] = EVAL_SEEDS, model: st
     return figures
 
 
-def _episode(session: GraphSession, video: _Video, seed: int, reset: bool, max_s: float,
-             hold_s: float) -> EpisodeOutcome:
+def _episode(session: GraphSession, video: _Video, seed: int, max_s: float, hold_s: float
+             ) -> EpisodeOutcome:
     node = session.node
     wall = time.monotonic()
-    if reset:
-        if node.bridge_state.startswith('fault'):  # the episode ended in a fault: clear it
-            for _ in range(50):
-                answer = session.call('acknowledge')
-                if answer.success:
-                    break
-                session.wait_sim(0.2)  # the stop must finish first
-            else:
-                raise VisuomotorError('the safety bridge refused to acknowledge: '
-                                      f'{answer.message}')
-        answer = session.call('disarm')
-        if not answer.success:
-            raise VisuomotorError(f'the safety bridge refused to disarm: {answer.message}')
-        session.spin_until(lambda: node.bridge_state.startswith('disarmed'), 30.0,
-                           'the bridge to disarm')
-        before = node.now()
-        answer = session.call('reset')
-        if f'seed {seed}' not in answer.message:
-            raise VisuomotorError(f'/sim/reset answered {answer.message!r}, expected seed {seed}')
-        node.object_xyz = node.target_xy = None  # the poses of the new episode only
-        session.spin_until(lambda: node.now() < before - 0.5 and node.joint_stamp < before - 0.5
-                           and node.object_xyz is not None, 30.0, 'the twin to restart')
+    if node.bridge_state.startswith('fault'):  # the episode ended in a fault: clear it
+        for _ in range(50):
+            answer = session.call('acknowledge')
+            if answer.success:
+                break
+            session.wait_sim(0.2)  # the stop must finish first
+        else:
+            raise VisuomotorError('the safety bridge refused to acknowledge: '
+                                  f'{answer.message}')
+    answer = session.call('disarm')
+    if not answer.success:
+        raise VisuomotorError(f'the safety bridge refused to disarm: {answer.message}')
+    session.spin_until(lambda: node.bridge_state.startswith('disarmed'), 30.0,
+                       'the bridge to disarm')
+    before = node.now()
+    answer = session.call('reset')
+    if f'seed {seed}' not in answer.message:
+        raise VisuomotorError(f'/sim/reset answered {answer.message!r}, expected seed {seed}')
+    node.object_xyz = node.target_xy = None  # the poses of the new episode only
+    session.spin_until(lambda: node.now() < before - 0.5 and node.joint_stamp < before - 0.5
+                       and node.object_xyz is not None, 30.0, 'the twin to restart')
     # The bridge (arm_on_start) arms itself at the first joint state of the episode, before
     # the policy's first chunk, as the in-process rollout arms it: it holds the measured pose
     # until a command stamped after the arming arrives (a stale plan of the last episode is

@@ -124,6 +124,7 @@ class PolicyNode(Node):
         self.loop = PolicyLoop(spec, sync_config(params), scheduler)
         self._lock = threading.Lock()
         self._pending: Observation | None = None
+        self._fallback: PolicyCommand | None = None
         self._worker = threading.Thread(target=self._infer_forever, name='policy-inference',
                                         daemon=True)
         self.command_pub = self.create_publisher(JointTrajectory, str(params['command_topic']),
@@ -235,6 +236,7 @@ class PolicyNode(Node):
                 with self._lock:  # always, so the loop never waits for a result forever
                     self.loop.on_chunk(chunk, now, self.runtime.last_times, error)
                     command = self.loop.command(now) if chunk is not None else None
+                    command, self._fallback = command or self._fallback, None
                 if command is not None:
                     self._publish(command)  # the new chunk now, not one period later
                 self.lockstep.release(obs.stamp_s)
@@ -263,6 +265,13 @@ class PolicyNode(Node):
                 self._pending = obs
         if obs is not None:
             self.lockstep.hold(obs.stamp_s)
+            if self.lockstep.enabled:
+                # Simulated time stands still while the network runs: the new chunk's plan
+                # goes out at this same instant, so this one would only be superseded (and
+                # the bridge drops a second command of the same stamp). As in-process, it is
+                # sent only if the inference fails.
+                with self._lock:
+                    self._fallback, command = command, None
             self._wake.set()
         key = f'{refusal.stream}:{refusal.reason}' if refusal is not None else ''
         if refusal is not None and key != self._refusal_logged:

@@ -208,13 +208,24 @@ class SafetyBridge:
         self._stopping_to = State.HOLDING
         self._held_after_fault = False
         self._fault_while_disarmed = False
-        self._last_tick_s: float | None = None
+        self._last_now_s: float | None = None
         self._sources: frozenset[str] | None = None
         self._accepted_sources: frozenset[str] | None = None
         self._listed_when_fixed: frozenset[str] = frozenset()
         self._accepted_gripper: frozenset[str] | None = None
 
     # -- inputs -----------------------------------------------------------------------------
+
+    def observe_clock(self, now_s: float) -> None:
+        """Note the time; a clock that went back is handled at once.
+
+        Joint states and the tick call this, so a reset twin's (or a replayed bag's) new
+        timeline starts fresh before the states that arrive on it are judged. (A command
+        applied late, at the time it arrived, must not look like a jump.)
+        """
+        if self._last_now_s is not None and now_s < self._last_now_s:
+            self._clock_jumped(now_s, self._last_now_s - now_s)
+        self._last_now_s = now_s
 
     def on_joint_state(self, now_s: float, names: Sequence[str], positions: Sequence[float],
                        stamp_s: float) -> None:
@@ -226,6 +237,7 @@ class SafetyBridge:
         twin whose clock this bridge may not have seen jump yet): the old measurement is
         dropped, so nothing arms on it, and a bridge that is holding or moving faults.
         """
+        self.observe_clock(now_s)
         index = {name: i for i, name in enumerate(names)}
         if not all(name in index for name in self.robot.joint_names):
             return
@@ -428,9 +440,7 @@ class SafetyBridge:
     def tick(self, now_s: float) -> tuple[Setpoint | None, Decision | None]:
         """One control period: the setpoint to send (None: send nothing) and its record."""
         dt = self.timing.control_period_s
-        if self._last_tick_s is not None and now_s < self._last_tick_s:
-            self._clock_jumped(now_s, self._last_tick_s - now_s)
-        self._last_tick_s = now_s
+        self.observe_clock(now_s)
         if self.state is State.DISARMED or \
                 (self.state is State.FAULT and self._held_after_fault):
             return None, None

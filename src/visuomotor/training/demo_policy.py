@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from visuomotor.policy.backends import BackendOptions, open_backend
+from visuomotor.policy.backends import open_backend
 from visuomotor.policy.bundle import CARD_FILE, PolicyBundle, load_bundle, set_execution
+from visuomotor.policy.node_schema import POLICY_NODE_PARAMS, backend_options
 from visuomotor.policy.runtime import PolicyRuntime
 from visuomotor.policy.spec import ChunkExecution, PolicySpec
 from visuomotor.sim.config import load_scene
@@ -69,8 +70,13 @@ class Evaluation:
 def evaluate(bundle: PolicyBundle, seeds: Sequence[int] = EVAL_SEEDS,
              settings: RolloutSettings | None = None, scene: str = DEMO_SCENE,
              progress: Callable[[RolloutResult], None] | None = None) -> Evaluation:
-    """Roll the bundle out in-process on each seed (ONNX Runtime, one thread)."""
-    backend, report = open_backend(bundle, ['onnxruntime', 'torch'], BackendOptions(threads=1))
+    """Roll the bundle out in-process on each seed.
+
+    On the backend the deploy graph's policy node opens (ONNX Runtime with the node's default
+    options): the same numbers as through ROS.
+    """
+    node = {p.name: p.default for p in POLICY_NODE_PARAMS}
+    backend, report = open_backend(bundle, ['onnxruntime', 'torch'], backend_options(node))
     runtime = PolicyRuntime(bundle, backend)
     config = load_scene(scene)
     twin = Twin(config)
@@ -148,8 +154,8 @@ def model_card(bundle: PolicyBundle, demos: DemoReport | None, trained: TrainRes
               f'training; {_execution_text(spec)}.',
               f'- Time to success: median {np.median(durations):.1f} s simulated'
               if durations else '- No successful episode.',
-              f'- Inference ({evaluation.backend}, 1 thread, this CPU): median '
-              f'{np.nanmedian(inference):.2f} ms per chunk.',
+              f"- Inference ({evaluation.backend}, the policy node's default threads, this "
+              f'CPU): median {np.nanmedian(inference):.2f} ms per chunk.',
               '- Through the whole ROS graph (capture, policy node, safety bridge): see '
               '`make demo`, which prints both success rates and the per-stage latency.',
               '', '## Limits', '',

@@ -291,7 +291,7 @@ def run_deploy_stage(out_dir: Path, seeds: Sequence[int] = EVAL_SEEDS, model: st
         session.spin_until(lambda: supervisor.bridge_state != '' and supervisor.object_xyz
                            is not None, 180.0, 'the twin and the safety bridge')
         session.wait_sim(1.0)  # so that the first reset is told apart from the start
-        for i, seed in enumerate(seeds):
+        for seed in seeds:
             outcome = _episode(session, video, seed, max_episode_s, hold_s)
             figures.episodes.append(outcome)
             say(f'    seed {seed}: {"success" if outcome.success else "FAILURE"} after '

@@ -19,7 +19,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -245,12 +245,14 @@ def run_deploy_stage(out_dir: Path, seeds: Sequence[int] = EVAL_SEEDS, model: st
                      real_time_factor: float = 1.0, max_episode_s: float = 45.0,
                      hold_s: float = 1.0, report: Callable[[str], None] | None = None,
                      scene_name: str = DEMO_SCENE, calibration: str = '',
-                     in_process: Evaluation | None = None) -> DeployFigures:
+                     in_process: Evaluation | None = None,
+                     decision_log: Path | None = None) -> DeployFigures:
     """Run the seeded episodes in-process and through the ROS graph (see the module doc).
 
     `calibration` is the rig calibration folder whose verification the policy node's gate
     checks (empty: the package's calibration/twin_fr3). `in_process`: the reference already
     rolled out on the same seeds (it is deterministic: simulated time stands still).
+    `decision_log`: the safety bridge writes every decision there (JSON lines).
     """
     say = report or (lambda line: None)
     seeds = list(seeds)
@@ -272,6 +274,9 @@ def run_deploy_stage(out_dir: Path, seeds: Sequence[int] = EVAL_SEEDS, model: st
                           'backend': 'onnxruntime,torch', 'calibration': calibration,
                           # armed at the first joint state of every episode, as in-process
                           'arm_on_start': 'true'})
+    if decision_log is not None:
+        nodes = [replace(n, parameters={**n.parameters, 'decision_log': str(decision_log)})
+                 if n.executable == 'safety_bridge' else n for n in nodes]
     figures = DeployFigures(bundle.directory, [f'{n.name} ({n.executable})' for n in nodes],
                             in_process, real_time_factor=real_time_factor)
     scene = load_scene(scene_name)

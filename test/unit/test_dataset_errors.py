@@ -162,5 +162,5 @@ def test_an_export_to_a_folder_or_into_a_missing_folder_is_refused(
     out = tmp_path if target == 'folder' else tmp_path / 'nowhere' / 'out.hdf5'
     assert cli_main(['dataset', 'export-hdf5', str(healthy), str(out)]) == 2
     error = capsys.readouterr().err
-    assert ('is a directory; give the HDF5 file to write' if target == 'folder' else
+    assert ('is a folder; give a file path' if target == 'folder' else
             'does not exist; create it first') in error

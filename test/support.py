@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,9 +40,6 @@ class FollowedProcess:
     test can wait for a line while it runs (nodes, `visuomotor launch`)."""
 
     def __init__(self, command: list[str], env: dict[str, str], cwd: Path) -> None:
-        import subprocess
-        import threading
-
         self.lines: list[str] = []
         self.process = subprocess.Popen(
             command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -59,8 +60,6 @@ class FollowedProcess:
 
     def wait_for(self, pattern: str, timeout_s: float = 60.0) -> bool:
         """Whether `pattern` (a regex) appears before the timeout or the process's end."""
-        import re
-
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if re.search(pattern, self.output):
@@ -73,8 +72,6 @@ class FollowedProcess:
 
     def finish(self, timeout_s: float = 30.0) -> int | None:
         """The exit code, or None (then killed) when it is still running after `timeout_s`."""
-        import subprocess
-
         try:
             code = self.process.wait(timeout_s)
         except subprocess.TimeoutExpired:
@@ -88,3 +85,11 @@ class FollowedProcess:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def run_checked(command: list[str], cwd: Path) -> str:
+    """Run `command`; fail the test with its output when it fails."""
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, 'PYTHONDONTWRITEBYTECODE': '1'})
+    assert result.returncode == 0, f'{command} failed:\n{result.stdout}\n{result.stderr}'
+    return result.stdout

@@ -11,19 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from support import REPO
+from support import REPO, run_checked
 
 # Variables that could put the source tree (or another workspace) on the path: the install
 # environment is built from a shell that has none of them, then sources install/setup.bash.
 _SOURCE_PATHS = ('PYTHONPATH', 'AMENT_PREFIX_PATH', 'COLCON_PREFIX_PATH', 'CMAKE_PREFIX_PATH')
-
-
-def run_checked(command: list[str], cwd: Path) -> str:
-    """Run `command`; fail the test with its output when it fails."""
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, 'PYTHONDONTWRITEBYTECODE': '1'})
-    assert result.returncode == 0, f'{command} failed:\n{result.stdout}\n{result.stderr}'
-    return result.stdout
 
 
 @pytest.fixture(scope='session')

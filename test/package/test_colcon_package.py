@@ -9,16 +9,9 @@ from pathlib import Path
 import pytest
 from catkin_pkg.package import parse_package
 
-from support import REPO
+from support import REPO, run_checked
 
 SHARED = ('launch', 'config', 'calibration', 'models')
-
-
-def _run(command: list[str], cwd: Path) -> str:
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, 'PYTHONDONTWRITEBYTECODE': '1'})
-    assert result.returncode == 0, f'{command} failed:\n{result.stdout}\n{result.stderr}'
-    return result.stdout
 
 
 def test_package_xml_parses_with_catkin_pkg_without_warnings() -> None:
@@ -32,7 +25,7 @@ def test_package_xml_parses_with_catkin_pkg_without_warnings() -> None:
 
 
 def test_colcon_list_identifies_a_ros_ament_python_package() -> None:
-    out = _run(['colcon', 'list'], REPO)
+    out = run_checked(['colcon', 'list'], REPO)
     assert out.split() == ['visuomotor', '.', '(ros.ament_python)']
 
 
@@ -77,7 +70,7 @@ def test_root_build_installs_the_layout() -> None:
 @pytest.mark.slow
 def test_builds_from_a_ws_src_checkout(colcon_workspace: Path, install_env: dict[str, str],
                                        tmp_path: Path) -> None:
-    assert _run(['colcon', 'list'], colcon_workspace).split() == [
+    assert run_checked(['colcon', 'list'], colcon_workspace).split() == [
         'visuomotor', 'src/visuomotor', '(ros.ament_python)']
     _check_install(colcon_workspace / 'install', fresh=True)
     # The installed package runs from the install space alone, like `ros2 run` would use it.

@@ -53,7 +53,7 @@ def test_a_latched_fault_ends_the_run_with_exit_3_and_the_reason(tmp_path: Path)
     rclpy.init(context=context, domain_id=domain)
     node = Node('nan_policy', context=context)
     try:
-        assert run.wait_for('safety bridge: disarmed -> holding', 90.0), run.output
+        assert run.wait_for(r'safety bridge: .*-> holding', 90.0), run.output  # armed
         publisher = node.create_publisher(JointTrajectory, '/safety_bridge/command', 10)
         robot = load_robot('fr3')
         deadline = time.monotonic() + 30.0
